@@ -1,0 +1,67 @@
+"""What every command needs: settings, the database (configured or embedded), the store."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from dockyard.settings import Settings
+from dockyard.store import migrations
+from dockyard.store.db import make_engine
+from dockyard.store.embedded import EmbeddedPostgres
+from dockyard.store.events import EventStore
+
+
+@dataclass
+class Database:
+    url: str
+    engine: Engine
+    store: EventStore
+    embedded: EmbeddedPostgres | None
+
+
+@contextlib.contextmanager
+def open_database(
+    settings: Settings, *, require_schema: bool = True, keep_embedded_running: bool = False
+) -> Iterator[Database]:
+    """Connect to the configured database, or start the embedded one when none is configured.
+
+    An embedded server this command started is stopped again when it ends, unless asked to
+    keep it (``dockyard up`` owns it for its whole run and stops it itself).
+    """
+    embedded: EmbeddedPostgres | None = None
+    started_here = False
+    url = settings.database_url
+    if url is None:
+        embedded = EmbeddedPostgres(settings.data_dir / "postgres")
+        started_here = not embedded.running()
+        url = embedded.start()
+    engine = make_engine(url)
+    try:
+        _check_reachable(engine, url)
+        if require_schema:
+            migrations.ensure_current(engine)
+        yield Database(url=url, engine=engine, store=EventStore(engine), embedded=embedded)
+    finally:
+        engine.dispose()
+        if embedded is not None and started_here and not keep_embedded_running:
+            embedded.stop()
+
+
+def _check_reachable(engine: Engine, url: str) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from dockyard.store.db import DatabaseUnavailable, redacted
+
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0].removeprefix("connection failed: ")
+        raise DatabaseUnavailable(
+            f"cannot connect to PostgreSQL at {redacted(url)} ({reason}); check "
+            "DOCKYARD_DATABASE_URL, or unset it to use the embedded database"
+        ) from None

@@ -1,0 +1,68 @@
+"""Entry point of the `dockyard` command: parse, dispatch, and turn failures into one clear line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from dockyard import __version__
+from dockyard.cli import db, events, projections, up
+from dockyard.settings import Settings
+from dockyard.store.db import DatabaseUnavailable
+from dockyard.store.embedded import EmbeddedPostgresError
+from dockyard.store.migrations import SchemaOutOfDate
+from dockyard.store.projections import UnknownProjection
+
+# Failures a user can act on: printed as one line, exit code 1, never a stack trace.
+USER_ERRORS = (
+    DatabaseUnavailable,
+    SchemaOutOfDate,
+    EmbeddedPostgresError,
+    UnknownProjection,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dockyard",
+        description="Dockyard: containers with Kubernetes semantics and an event log in "
+        "PostgreSQL. Settings come from DOCKYARD_* environment variables.",
+    )
+    parser.add_argument("--version", action="version", version=f"dockyard {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (up, db, events, projections):
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"DOCKYARD_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        print(f"error: invalid settings: {problems}", file=sys.stderr)
+        return 1
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.handler(args, settings))
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `dockyard events tail | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Resource kinds, defaults, validation and label selectors (Kubernetes semantics)."""

@@ -1,0 +1,326 @@
+"""The append-only event log: append, read, and follow without ever skipping an event.
+
+The gap problem, and how Dockyard avoids it
+-------------------------------------------
+Positions come from an identity sequence, and ``nextval()`` is not transactional: if
+transaction A takes position 101 and B takes 102, and B commits first, a reader that sees 102
+and checkpoints it will never see 101 when A commits a moment later.
+
+Dockyard **serializes appenders**: ``dockyard_append()`` (see the first migration) takes one
+transaction-scoped advisory lock before it allocates positions, and holds it until commit.
+PostgreSQL makes a transaction visible before it releases its locks, so the next appender can
+only take a position after the previous one is visible. Position order is therefore commit
+order, and a follower can trust ``position > checkpoint`` with no gap detection, no timeouts
+and no waiting on holes (a rolled-back append leaves a hole that nothing waits for).
+
+Why not the alternatives: Marten-style gap timeouts skip slow commits; the xid8/xmin reader
+lets any long transaction stall every reader and orders by xid, not commit. The cost of
+serializing is one commit at a time per database, measured in ``bench/append.py``; batching
+events into one transaction is the lever, and control-plane write rates sit far below it.
+A statement trigger refuses INSERTs that bypass ``dockyard_append()``, so nothing can
+reintroduce the gap by writing around the lock.
+
+Followers are woken by ``LISTEN dockyard_events`` (a payload-free wake-up) and poll at least
+every ``poll_interval`` seconds in case a notification is lost; they always re-read from their
+own checkpoint, so a notification is never trusted to carry data.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+from sqlalchemy import Connection, Engine
+
+from dockyard.store.catalogue import CATALOGUE, EventType, JsonDict, P
+from dockyard.store.db import connect_raw
+
+NOTIFY_CHANNEL = "dockyard_events"
+CONFLICT_SQLSTATE = "DY409"
+ANY_VERSION: None = None
+NO_STREAM = 0
+
+
+class ConcurrencyError(Exception):
+    """A writer's expected stream version was stale; nothing was written."""
+
+    def __init__(self, stream_id: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"stream {stream_id} is at version {actual}, not the expected {expected}: "
+            "someone else changed it first; re-read and try again"
+        )
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+
+
+class DuplicateEventError(Exception):
+    """An event with this event_id is already in the log (a retried append)."""
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to append. Build one with :func:`new_event` to validate its payload."""
+
+    stream_id: str
+    type: str
+    data: JsonDict
+    metadata: JsonDict = field(default_factory=dict)
+    schema_version: int = 1
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    position: int
+    event_id: uuid.UUID
+    stream_id: str
+    version: int
+    type: str
+    schema_version: int
+    data: JsonDict
+    metadata: JsonDict
+    recorded_at: datetime
+
+    def payload(self, event_type: EventType[P]) -> P:
+        """The payload as its declared model (upcast from older schema versions)."""
+        if event_type.name != self.type:
+            raise TypeError(f"event {self.position} is a {self.type}, not a {event_type.name}")
+        return event_type.decode(self.data, self.schema_version)
+
+
+def new_event(
+    event_type: EventType[P],
+    stream_id: str,
+    payload: P,
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    event_id: uuid.UUID | None = None,
+) -> NewEvent:
+    return NewEvent(
+        stream_id=stream_id,
+        type=event_type.name,
+        data=event_type.encode(payload),
+        metadata=dict(metadata or {}),
+        schema_version=event_type.schema_version,
+        event_id=event_id or uuid.uuid4(),
+    )
+
+
+_APPEND_SQL = (
+    "SELECT out_position, out_stream_id, out_version, out_recorded_at FROM dockyard_append("
+    "%s::uuid[], %s::text[], %s::text[], %s::int[], %s::jsonb[], %s::jsonb[], %s::text[], "
+    "%s::bigint[])"
+)
+_COLUMNS = (
+    "position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at"
+)
+
+
+def _row_to_event(row: Sequence[Any]) -> RecordedEvent:
+    return RecordedEvent(
+        position=row[0],
+        event_id=row[1],
+        stream_id=row[2],
+        version=row[3],
+        type=row[4],
+        schema_version=row[5],
+        data=row[6],
+        metadata=row[7],
+        recorded_at=row[8],
+    )
+
+
+class EventStore:
+    """Appends to and reads from the event log. Safe to share between threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def append(
+        self,
+        events: Sequence[NewEvent],
+        *,
+        expected: Mapping[str, int] | None = None,
+        conn: Connection | None = None,
+    ) -> list[RecordedEvent]:
+        """Append events to one or several streams in one transaction.
+
+        ``expected`` maps a stream to the version its writer last saw (``NO_STREAM`` = 0 for a
+        stream that must not exist yet); streams not named are appended to at any version. A
+        stale expectation raises :class:`ConcurrencyError` and writes nothing. With ``conn``
+        the append joins the caller's transaction (and holds the append lock until it ends:
+        keep such transactions short).
+        """
+        if not events:
+            return []
+        for event in events:
+            if event.type not in CATALOGUE:
+                raise ValueError(f"event type {event.type!r} is not in the catalogue")
+        expected = dict(expected or {})
+        params = (
+            [e.event_id for e in events],
+            [e.stream_id for e in events],
+            [e.type for e in events],
+            [e.schema_version for e in events],
+            [Jsonb(e.data) for e in events],
+            [Jsonb(e.metadata) for e in events],
+            list(expected.keys()),
+            list(expected.values()),
+        )
+        if conn is not None:
+            rows = self._append_rows(conn, params)
+        else:
+            with self.engine.begin() as own:
+                rows = self._append_rows(own, params)
+        return [
+            RecordedEvent(
+                position=row[0],
+                event_id=event.event_id,
+                stream_id=row[1],
+                version=row[2],
+                type=event.type,
+                schema_version=event.schema_version,
+                data=event.data,
+                metadata=event.metadata,
+                recorded_at=row[3],
+            )
+            for event, row in zip(events, rows, strict=True)
+        ]
+
+    @staticmethod
+    def _append_rows(conn: Connection, params: tuple[Any, ...]) -> list[Sequence[Any]]:
+        try:
+            return [tuple(r) for r in conn.exec_driver_sql(_APPEND_SQL, params).fetchall()]
+        except Exception as exc:  # translate the two errors a writer must handle
+            cause = getattr(exc, "orig", None)
+            if isinstance(cause, psycopg.Error) and cause.diag.sqlstate == CONFLICT_SQLSTATE:
+                stream, want, have = (cause.diag.message_detail or "||").rsplit("|", 2)
+                raise ConcurrencyError(stream, int(want), int(have)) from None
+            if isinstance(cause, psycopg.errors.UniqueViolation):
+                if cause.diag.constraint_name == "events_event_id_key":
+                    raise DuplicateEventError(str(cause.diag.message_detail)) from None
+            raise
+
+    def read_stream(
+        self, stream_id: str, *, after_version: int = 0, conn: Connection | None = None
+    ) -> list[RecordedEvent]:
+        sql = (
+            f"SELECT {_COLUMNS} FROM events WHERE stream_id = %s AND version > %s ORDER BY version"
+        )
+        return self._query(sql, (stream_id, after_version), conn)
+
+    def stream_version(self, stream_id: str, *, conn: Connection | None = None) -> int:
+        sql = "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = %s"
+        return int(self._scalar(sql, (stream_id,), conn))
+
+    def read_all(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 1000,
+        types: Sequence[str] | None = None,
+        until: int | None = None,
+        conn: Connection | None = None,
+    ) -> list[RecordedEvent]:
+        """Events with ``after < position [<= until]`` in log order, at most ``limit``."""
+        clauses = ["position > %s"]
+        params: list[Any] = [after]
+        if until is not None:
+            clauses.append("position <= %s")
+            params.append(until)
+        if types is not None:
+            clauses.append("type = ANY(%s::text[])")
+            params.append(list(types))
+        sql = (
+            f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(clauses)} "
+            "ORDER BY position LIMIT %s"
+        )
+        params.append(limit)
+        return self._query(sql, tuple(params), conn)
+
+    def head_position(self, *, conn: Connection | None = None) -> int:
+        """The newest committed position (0 for an empty log)."""
+        return int(self._scalar("SELECT coalesce(max(position), 0) FROM events", (), conn))
+
+    def _query(
+        self, sql: str, params: tuple[Any, ...], conn: Connection | None
+    ) -> list[RecordedEvent]:
+        if conn is not None:
+            return [_row_to_event(r) for r in conn.exec_driver_sql(sql, params).fetchall()]
+        with self.engine.connect() as own:
+            return [_row_to_event(r) for r in own.exec_driver_sql(sql, params).fetchall()]
+
+    def _scalar(self, sql: str, params: tuple[Any, ...], conn: Connection | None) -> Any:
+        if conn is not None:
+            return conn.exec_driver_sql(sql, params).scalar_one()
+        with self.engine.connect() as own:
+            return own.exec_driver_sql(sql, params).scalar_one()
+
+
+class LogFollower:
+    """Catch up from a checkpoint, then follow the log as it grows.
+
+    Iterating yields batches (lists) of events in position order; an empty batch means "woken,
+    nothing new", which lets a caller check its own stop conditions. ``stop()`` ends the
+    iteration within one poll interval.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        database_url: str,
+        *,
+        after: int = 0,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        types: Sequence[str] | None = None,
+    ) -> None:
+        if not 0 < poll_interval <= 1.0:
+            raise ValueError("poll_interval must be in (0, 1] seconds")
+        self.store = store
+        self.position = after
+        self._url = database_url
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._types = list(types) if types is not None else None
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
+
+    def batches(self) -> Iterator[list[RecordedEvent]]:
+        listener = connect_raw(self._url, autocommit=True)
+        try:
+            # LISTEN before the first read: a commit after this point always wakes us.
+            listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            while not self._stopped.is_set():
+                batch = self.store.read_all(
+                    after=self.position, limit=self._batch_size, types=self._types
+                )
+                if batch:
+                    self.position = batch[-1].position
+                    yield batch
+                    if len(batch) == self._batch_size:
+                        continue  # still catching up: read on before waiting
+                else:
+                    yield batch
+                # Drain wake-ups that arrived while we read, or wait for the next one.
+                for _ in listener.notifies(timeout=self._poll_interval, stop_after=1):
+                    pass
+        finally:
+            listener.close()
+
+    def __iter__(self) -> Iterator[RecordedEvent]:
+        for batch in self.batches():
+            yield from batch
