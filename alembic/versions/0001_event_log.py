@@ -45,58 +45,81 @@ def upgrade() -> None:
 
     op.execute(
         f"""
-        CREATE FUNCTION dockyard_append(
-            p_event_ids uuid[], p_streams text[], p_types text[], p_schema_versions integer[],
-            p_data jsonb[], p_metadata jsonb[], p_expect_streams text[], p_expect_versions bigint[]
-        ) RETURNS TABLE (out_position bigint, out_stream_id text, out_version bigint,
-                         out_recorded_at timestamptz)
+        CREATE FUNCTION dockyard_append(p_events jsonb, p_expected jsonb)
+        RETURNS TABLE (out_position bigint, out_stream_id text, out_version bigint,
+                       out_recorded_at timestamptz)
         LANGUAGE plpgsql AS $fn$
+        -- p_events: [{{event_id, stream_id, type, schema_version, data, metadata}}, ...]
+        -- p_expected: {{stream_id: version the writer last saw (0 = must not exist)}}
         DECLARE
-            v_now  timestamptz;
-            v_head bigint;
+            v_now    timestamptz;
+            v_head   bigint;
+            v_stream text;
+            v_want   bigint;
+            v_event  jsonb;
         BEGIN
             -- Serialize appenders: held until this transaction ends, so positions are handed
             -- out in commit order and a reader never sees position n+1 before position n.
             PERFORM pg_advisory_xact_lock({APPEND_LOCK_KEY});
             PERFORM set_config('dockyard.appending', 'on', true);
-            FOR i IN 1 .. coalesce(array_length(p_expect_streams, 1), 0) LOOP
+            FOR v_stream, v_want IN
+                SELECT key, value::bigint FROM jsonb_each_text(p_expected)
+            LOOP
                 SELECT coalesce(max(e.version), 0) INTO v_head
-                  FROM events e WHERE e.stream_id = p_expect_streams[i];
-                IF v_head <> p_expect_versions[i] THEN
+                  FROM events e WHERE e.stream_id = v_stream;
+                IF v_head <> v_want THEN
                     RAISE EXCEPTION 'wrong expected version for stream %: expected %, found %',
-                        p_expect_streams[i], p_expect_versions[i], v_head
+                        v_stream, v_want, v_head
                         USING ERRCODE = 'DY409',
-                              DETAIL = format('%s|%s|%s', p_expect_streams[i],
-                                              p_expect_versions[i], v_head);
+                              DETAIL = format('%s|%s|%s', v_stream, v_want, v_head);
                 END IF;
             END LOOP;
             v_now := clock_timestamp();
-            RETURN QUERY
-            WITH input AS (
-                SELECT u.ord, u.event_id, u.stream_id, u.type, u.schema_version, u.data,
-                       u.metadata
-                  FROM unnest(p_event_ids, p_streams, p_types, p_schema_versions, p_data,
-                              p_metadata)
-                       WITH ORDINALITY AS u(event_id, stream_id, type, schema_version, data,
-                                            metadata, ord)
-            ), heads AS (
-                SELECT s.stream_id,
-                       coalesce((SELECT max(e.version) FROM events e
-                                  WHERE e.stream_id = s.stream_id), 0) AS head
-                  FROM (SELECT DISTINCT input.stream_id FROM input) s
-            ), numbered AS (
-                SELECT i.*, h.head + row_number() OVER (PARTITION BY i.stream_id
-                                                         ORDER BY i.ord) AS version
-                  FROM input i JOIN heads h ON h.stream_id = i.stream_id
-            ), inserted AS (
-                INSERT INTO events (event_id, stream_id, version, type, schema_version, data,
-                                    metadata, recorded_at)
-                SELECT n.event_id, n.stream_id, n.version, n.type, n.schema_version, n.data,
-                       n.metadata, v_now
-                  FROM numbered n ORDER BY n.ord
-                RETURNING events.position, events.stream_id, events.version, events.recorded_at
-            )
-            SELECT * FROM inserted ORDER BY 1;
+            IF jsonb_array_length(p_events) = 1 THEN
+                -- The common case, kept free of the batch machinery below.
+                v_event := p_events -> 0;
+                v_stream := v_event ->> 'stream_id';
+                SELECT coalesce(max(e.version), 0) INTO v_head
+                  FROM events e WHERE e.stream_id = v_stream;
+                RETURN QUERY
+                WITH inserted AS (
+                    INSERT INTO events (event_id, stream_id, version, type, schema_version,
+                                        data, metadata, recorded_at)
+                    VALUES ((v_event ->> 'event_id')::uuid, v_stream, v_head + 1,
+                            v_event ->> 'type', (v_event ->> 'schema_version')::integer,
+                            v_event -> 'data', v_event -> 'metadata', v_now)
+                    RETURNING events.position, events.stream_id, events.version,
+                              events.recorded_at
+                )
+                SELECT * FROM inserted;
+            ELSE
+                RETURN QUERY
+                WITH input AS (
+                    SELECT a.ord, (a.e ->> 'event_id')::uuid AS event_id,
+                           a.e ->> 'stream_id' AS stream_id, a.e ->> 'type' AS type,
+                           (a.e ->> 'schema_version')::integer AS schema_version,
+                           a.e -> 'data' AS data, a.e -> 'metadata' AS metadata
+                      FROM jsonb_array_elements(p_events) WITH ORDINALITY AS a(e, ord)
+                ), heads AS (
+                    SELECT s.stream_id,
+                           coalesce((SELECT max(e.version) FROM events e
+                                      WHERE e.stream_id = s.stream_id), 0) AS head
+                      FROM (SELECT DISTINCT input.stream_id FROM input) s
+                ), numbered AS (
+                    SELECT i.*, h.head + row_number() OVER (PARTITION BY i.stream_id
+                                                             ORDER BY i.ord) AS version
+                      FROM input i JOIN heads h ON h.stream_id = i.stream_id
+                ), inserted AS (
+                    INSERT INTO events (event_id, stream_id, version, type, schema_version,
+                                        data, metadata, recorded_at)
+                    SELECT n.event_id, n.stream_id, n.version, n.type, n.schema_version,
+                           n.data, n.metadata, v_now
+                      FROM numbered n ORDER BY n.ord
+                    RETURNING events.position, events.stream_id, events.version,
+                              events.recorded_at
+                )
+                SELECT * FROM inserted ORDER BY 1;
+            END IF;
             PERFORM set_config('dockyard.appending', 'off', true);
             -- A wake-up only; followers always re-read from their checkpoint.
             PERFORM pg_notify('dockyard_events', '');
@@ -186,7 +209,4 @@ def downgrade() -> None:
     op.execute("DROP TABLE events")
     op.execute("DROP FUNCTION dockyard_events_append_only()")
     op.execute("DROP FUNCTION dockyard_events_insert_guard()")
-    op.execute(
-        "DROP FUNCTION dockyard_append(uuid[], text[], text[], integer[], jsonb[], jsonb[], "
-        "text[], bigint[])"
-    )
+    op.execute("DROP FUNCTION dockyard_append(jsonb, jsonb)")

@@ -113,10 +113,11 @@ def new_event(
     )
 
 
+# One JSON document per append: a single json.dumps on our side and one parse on the server's
+# is several times cheaper than adapting six parallel arrays element by element.
 _APPEND_SQL = (
-    "SELECT out_position, out_stream_id, out_version, out_recorded_at FROM dockyard_append("
-    "%s::uuid[], %s::text[], %s::text[], %s::int[], %s::jsonb[], %s::jsonb[], %s::text[], "
-    "%s::bigint[])"
+    "SELECT out_position, out_stream_id, out_version, out_recorded_at "
+    "FROM dockyard_append(%s::jsonb, %s::jsonb)"
 )
 _COLUMNS = (
     "position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at"
@@ -163,21 +164,24 @@ class EventStore:
         for event in events:
             if event.type not in CATALOGUE:
                 raise ValueError(f"event type {event.type!r} is not in the catalogue")
-        expected = dict(expected or {})
-        params = (
-            [e.event_id for e in events],
-            [e.stream_id for e in events],
-            [e.type for e in events],
-            [e.schema_version for e in events],
-            [Jsonb(e.data) for e in events],
-            [Jsonb(e.metadata) for e in events],
-            list(expected.keys()),
-            list(expected.values()),
-        )
+        documents = [
+            {
+                "event_id": str(e.event_id),
+                "stream_id": e.stream_id,
+                "type": e.type,
+                "schema_version": e.schema_version,
+                "data": e.data,
+                "metadata": e.metadata,
+            }
+            for e in events
+        ]
+        params = (Jsonb(documents), Jsonb(dict(expected or {})))
         if conn is not None:
             rows = self._append_rows(conn, params)
         else:
-            with self.engine.begin() as own:
+            # Autocommit: the function call is its own transaction, one round trip in all.
+            with self.engine.connect() as own:
+                own = own.execution_options(isolation_level="AUTOCOMMIT")
                 rows = self._append_rows(own, params)
         return [
             RecordedEvent(

@@ -1,0 +1,1 @@
+"""The node agent: runtime seam, Docker runtime, pod workers, hooks, probes and back-off."""
