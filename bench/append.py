@@ -171,6 +171,7 @@ def main() -> None:
             started = time.perf_counter()
             applied = runner.rebuild(runner.get("objects"))
             rebuild_rates.append(applied / (time.perf_counter() - started))
+        store.dispose()
         engine.dispose()
 
     raw = results["raw, insert + commit"]

@@ -105,5 +105,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def store(engine: Engine) -> EventStore:
-    return EventStore(engine)
+def store(engine: Engine) -> Iterator[EventStore]:
+    store = EventStore(engine)
+    yield store
+    store.dispose()

@@ -18,7 +18,7 @@ from dockyard.store.event_types import (
 )
 from dockyard.store.events import EventStore, new_event
 from dockyard.store.objects import ObjectsProjection
-from dockyard.store.projections import ProjectionRunner, checkpoint
+from dockyard.store.projections import EventBatch, ProjectionRunner, checkpoint
 
 
 def obj(uid: str, name: str, *, kind: str = "Pod", gen: int = 1, **extra: Any) -> dict[str, Any]:
@@ -87,7 +87,10 @@ def test_replaying_applied_events_changes_nothing(
     before = snapshot(engine)
     projection = runner.get("objects")
     with engine.begin() as conn:  # apply everything a second time, as a crashed runner might
-        projection.apply(conn, store.read_all(limit=10_000))
+        whole_log = EventBatch(
+            store, conn, after=0, until=store.head_position(), types=projection.event_types
+        )
+        projection.apply(conn, whole_log)
     assert snapshot(engine) == before
     assert runner.catch_up() == 0
 

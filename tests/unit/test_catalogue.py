@@ -88,3 +88,13 @@ def test_dockyard_catalogue_lists_object_events() -> None:
     assert ObjectCreated.encode(ObjectPayload(object={"a": 1})) == {"object": {"a": 1}}
     with pytest.raises(TypeError):
         ObjectCreated.encode(RestartedV3(container="a", exit_code=1, reason="r"))  # type: ignore[arg-type]
+
+
+def test_event_ids_are_version_7_and_grow_with_time() -> None:
+    from dockyard.store.events import time_ordered_uuid
+
+    ids = [time_ordered_uuid() for _ in range(50)]
+    assert all(i.version == 7 and i.variant == "specified in RFC 4122" for i in ids)
+    assert len(set(ids)) == 50
+    millis = [i.int >> 80 for i in ids]
+    assert millis == sorted(millis)

@@ -44,7 +44,11 @@ def open_database(
         _check_reachable(engine, url)
         if require_schema:
             migrations.ensure_current(engine)
-        yield Database(url=url, engine=engine, store=EventStore(engine), embedded=embedded)
+        store = EventStore(engine)
+        try:
+            yield Database(url=url, engine=engine, store=store, embedded=embedded)
+        finally:
+            store.dispose()
     finally:
         engine.dispose()
         if embedded is not None and started_here and not keep_embedded_running:

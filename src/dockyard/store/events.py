@@ -27,16 +27,18 @@ own checkpoint, so a notification is never trusted to carry data.
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, QueuePool, create_engine
 
 from dockyard.store.catalogue import CATALOGUE, EventType, JsonDict, P
 from dockyard.store.db import connect_raw
@@ -64,6 +66,19 @@ class DuplicateEventError(Exception):
     """An event with this event_id is already in the log (a retried append)."""
 
 
+def time_ordered_uuid() -> uuid.UUID:
+    """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random bits.
+
+    Event ids are unique-indexed; ids that grow with time land at the right edge of that
+    index instead of on random pages, which keeps appends cheap as the log grows.
+    """
+    millis = time.time_ns() // 1_000_000
+    value = (millis & ((1 << 48) - 1)) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return uuid.UUID(int=value)
+
+
 @dataclass(frozen=True)
 class NewEvent:
     """An event to append. Build one with :func:`new_event` to validate its payload."""
@@ -73,7 +88,7 @@ class NewEvent:
     data: JsonDict
     metadata: JsonDict = field(default_factory=dict)
     schema_version: int = 1
-    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    event_id: uuid.UUID = field(default_factory=time_ordered_uuid)
 
 
 @dataclass(frozen=True)
@@ -109,7 +124,7 @@ def new_event(
         data=event_type.encode(payload),
         metadata=dict(metadata or {}),
         schema_version=event_type.schema_version,
-        event_id=event_id or uuid.uuid4(),
+        event_id=event_id or time_ordered_uuid(),
     )
 
 
@@ -138,11 +153,39 @@ def _row_to_event(row: Sequence[Any]) -> RecordedEvent:
     )
 
 
+def _translate_errors(call: Callable[[], Sequence[Any]]) -> list[Sequence[Any]]:
+    """Run an append, turning the two errors a writer must handle into Dockyard's own."""
+    try:
+        return [tuple(r) for r in call()]
+    except Exception as exc:
+        cause = getattr(exc, "orig", exc)  # SQLAlchemy wraps driver errors; psycopg does not
+        if isinstance(cause, psycopg.Error) and cause.diag.sqlstate == CONFLICT_SQLSTATE:
+            stream, want, have = (cause.diag.message_detail or "||").rsplit("|", 2)
+            raise ConcurrencyError(stream, int(want), int(have)) from None
+        if isinstance(cause, psycopg.errors.UniqueViolation):
+            if cause.diag.constraint_name == "events_event_id_key":
+                raise DuplicateEventError(str(cause.diag.message_detail)) from None
+        raise
+
+
 class EventStore:
     """Appends to and reads from the event log. Safe to share between threads."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Standalone appends use autocommit connections of their own: the function call is its
+        # own transaction, so an append is one round trip (no BEGIN, no COMMIT), and nothing
+        # toggles a shared connection's mode back and forth.
+        self._autocommit = create_engine(
+            engine.url,
+            isolation_level="AUTOCOMMIT",
+            pool_reset_on_return=None,
+            pool_size=engine.pool.size() if isinstance(engine.pool, QueuePool) else 5,
+        )
+
+    def dispose(self) -> None:
+        """Close the store's own connections (the caller owns ``engine``)."""
+        self._autocommit.dispose()
 
     def append(
         self,
@@ -177,12 +220,15 @@ class EventStore:
         ]
         params = (Jsonb(documents), Jsonb(dict(expected or {})))
         if conn is not None:
-            rows = self._append_rows(conn, params)
+            rows = _translate_errors(lambda: conn.exec_driver_sql(_APPEND_SQL, params).fetchall())
         else:
-            # Autocommit: the function call is its own transaction, one round trip in all.
-            with self.engine.connect() as own:
-                own = own.execution_options(isolation_level="AUTOCOMMIT")
-                rows = self._append_rows(own, params)
+            raw = self._autocommit.raw_connection()
+            try:
+                driver = raw.driver_connection
+                assert isinstance(driver, psycopg.Connection)
+                rows = _translate_errors(lambda: driver.execute(_APPEND_SQL, params).fetchall())
+            finally:
+                raw.close()
         return [
             RecordedEvent(
                 position=row[0],
@@ -197,20 +243,6 @@ class EventStore:
             )
             for event, row in zip(events, rows, strict=True)
         ]
-
-    @staticmethod
-    def _append_rows(conn: Connection, params: tuple[Any, ...]) -> list[Sequence[Any]]:
-        try:
-            return [tuple(r) for r in conn.exec_driver_sql(_APPEND_SQL, params).fetchall()]
-        except Exception as exc:  # translate the two errors a writer must handle
-            cause = getattr(exc, "orig", None)
-            if isinstance(cause, psycopg.Error) and cause.diag.sqlstate == CONFLICT_SQLSTATE:
-                stream, want, have = (cause.diag.message_detail or "||").rsplit("|", 2)
-                raise ConcurrencyError(stream, int(want), int(have)) from None
-            if isinstance(cause, psycopg.errors.UniqueViolation):
-                if cause.diag.constraint_name == "events_event_id_key":
-                    raise DuplicateEventError(str(cause.diag.message_detail)) from None
-            raise
 
     def read_stream(
         self, stream_id: str, *, after_version: int = 0, conn: Connection | None = None

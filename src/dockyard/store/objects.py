@@ -3,26 +3,63 @@
 One row per object (keyed by uid) with its identity, ``resource_version`` (the position of its
 latest event), generation, labels, spec, status, the full body and timestamps. Objects leave the
 table when their ``ObjectDeleted`` event is applied; their history stays in the log.
+
+The projection is set-based: object events carry the whole object, so a batch folds to "the
+last event of each object in the range", which PostgreSQL computes and writes in two statements
+without the events ever crossing into Python. That is what makes a rebuild fast.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
 
-from psycopg.types.json import Jsonb
 from sqlalchemy import Connection
 
 from dockyard.store.event_types import OBJECT_EVENT_TYPES, ObjectDeleted
-from dockyard.store.events import RecordedEvent
+from dockyard.store.projections import EventBatch
 
-_UPSERT = """
+# The last object event of each stream in the batch's range.
+_LAST_IN_RANGE = """
+SELECT DISTINCT ON (stream_id) position, stream_id, type, data -> 'object' AS obj, recorded_at
+  FROM events
+ WHERE position > %(after)s AND position <= %(until)s AND type = ANY(%(types)s)
+ ORDER BY stream_id, position DESC
+"""
+
+_DELETE = f"""
+DELETE FROM objects o
+ USING ({_LAST_IN_RANGE}) last
+ WHERE o.uid = last.stream_id AND last.type = %(deleted)s
+   AND o.resource_version < last.position
+"""
+
+# Deletions run first: a name freed by a deleted uid may be taken by a new uid in the same
+# batch, and (kind, namespace, name) is unique. The body is stamped with its resourceVersion
+# (the position, which the writer could not know) and its uid (the stream).
+_UPSERT = f"""
 INSERT INTO objects (uid, api_version, kind, namespace, name, resource_version, generation,
                      labels, annotations, spec, status, body, created_at, updated_at,
                      deletion_timestamp)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+SELECT last.stream_id,
+       coalesce(obj ->> 'apiVersion', ''),
+       coalesce(obj ->> 'kind', ''),
+       coalesce(obj -> 'metadata' ->> 'namespace', ''),
+       coalesce(obj -> 'metadata' ->> 'name', ''),
+       last.position,
+       coalesce((obj -> 'metadata' ->> 'generation')::bigint, 1),
+       coalesce(obj -> 'metadata' -> 'labels', '{{}}'::jsonb),
+       coalesce(obj -> 'metadata' -> 'annotations', '{{}}'::jsonb),
+       obj -> 'spec',
+       obj -> 'status',
+       jsonb_set(obj, '{{metadata}}',
+                 coalesce(obj -> 'metadata', '{{}}'::jsonb)
+                 || jsonb_build_object('resourceVersion', last.position::text,
+                                       'uid', last.stream_id)),
+       coalesce((obj -> 'metadata' ->> 'creationTimestamp')::timestamptz, last.recorded_at),
+       last.recorded_at,
+       (obj -> 'metadata' ->> 'deletionTimestamp')::timestamptz
+  FROM ({_LAST_IN_RANGE}) last
+ WHERE last.type <> %(deleted)s
 ON CONFLICT (uid) DO UPDATE SET
     api_version = EXCLUDED.api_version, kind = EXCLUDED.kind,
     namespace = EXCLUDED.namespace, name = EXCLUDED.name,
@@ -34,58 +71,17 @@ WHERE objects.resource_version < EXCLUDED.resource_version
 """
 
 
-def _timestamp(value: Any, default: datetime | None) -> datetime | str | None:
-    return value if isinstance(value, str) and value else default
-
-
-def stamped_body(event: RecordedEvent) -> dict[str, Any]:
-    """The object in an event, with ``metadata.resourceVersion`` set to the event's position."""
-    body: dict[str, Any] = copy.deepcopy(event.data["object"])
-    metadata = body.setdefault("metadata", {})
-    metadata["resourceVersion"] = str(event.position)
-    metadata.setdefault("uid", event.stream_id)
-    return body
-
-
-def _row(event: RecordedEvent) -> tuple[Any, ...]:
-    body = stamped_body(event)
-    metadata = body["metadata"]
-    return (
-        event.stream_id,
-        body.get("apiVersion", ""),
-        body.get("kind", ""),
-        metadata.get("namespace") or "",
-        metadata.get("name", ""),
-        event.position,
-        int(metadata.get("generation") or 1),
-        Jsonb(metadata.get("labels") or {}),
-        Jsonb(metadata.get("annotations") or {}),
-        Jsonb(body.get("spec")) if "spec" in body else None,
-        Jsonb(body.get("status")) if "status" in body else None,
-        Jsonb(body),
-        _timestamp(metadata.get("creationTimestamp"), event.recorded_at),
-        event.recorded_at,
-        _timestamp(metadata.get("deletionTimestamp"), None),
-    )
-
-
 class ObjectsProjection:
     name = "objects"
     tables: Sequence[str] = ("objects",)
     event_types: Sequence[str] | None = sorted(OBJECT_EVENT_TYPES)
 
-    def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
-        # Fold the batch: only each object's last event matters, since events carry the
-        # whole object. This keeps replay fast (one write per object per batch).
-        last: dict[str, RecordedEvent] = {}
-        for event in events:
-            last.pop(event.stream_id, None)  # keep insertion order = order of last change
-            last[event.stream_id] = event
-        gone = [e.stream_id for e in last.values() if e.type == ObjectDeleted.name]
-        live = [_row(e) for e in last.values() if e.type != ObjectDeleted.name]
-        if gone:
-            conn.exec_driver_sql("DELETE FROM objects WHERE uid = ANY(%s::text[])", (gone,))
-        if live:
-            # Deletions go first: a name freed by a deleted uid may be taken by a new uid in
-            # the same batch, and (kind, namespace, name) is unique.
-            conn.exec_driver_sql(_UPSERT, live)
+    def apply(self, conn: Connection, batch: EventBatch) -> None:
+        params = {
+            "after": batch.after,
+            "until": batch.until,
+            "types": list(self.event_types or ()),
+            "deleted": ObjectDeleted.name,
+        }
+        conn.exec_driver_sql(_DELETE, params)
+        conn.exec_driver_sql(_UPSERT, params)

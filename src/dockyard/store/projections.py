@@ -24,6 +24,42 @@ from dockyard.store.events import EventStore, LogFollower, RecordedEvent
 log = logging.getLogger(__name__)
 
 
+class EventBatch:
+    """The events with ``after < position <= until`` (of the projection's types).
+
+    Set-based projections fold the range in SQL and never load the events into Python;
+    others read ``events``, loaded on first use.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        conn: Connection,
+        *,
+        after: int,
+        until: int,
+        types: Sequence[str] | None,
+    ) -> None:
+        self.after = after
+        self.until = until
+        self.types = types
+        self._store = store
+        self._conn = conn
+        self._events: list[RecordedEvent] | None = None
+
+    @property
+    def events(self) -> list[RecordedEvent]:
+        if self._events is None:
+            self._events = self._store.read_all(
+                after=self.after,
+                until=self.until,
+                types=self.types,
+                limit=self.until - self.after,
+                conn=self._conn,
+            )
+        return self._events
+
+
 class Projection(Protocol):
     """A read model fed by the log."""
 
@@ -33,7 +69,7 @@ class Projection(Protocol):
     # The event types it reads (None = all).
     event_types: Sequence[str] | None
 
-    def apply(self, conn: Connection, events: Sequence[RecordedEvent]) -> None:
+    def apply(self, conn: Connection, batch: EventBatch) -> None:
         """Apply a batch of events (in position order) inside the caller's transaction."""
         ...
 
@@ -103,20 +139,15 @@ class ProjectionRunner:
         head = self.store.head_position(conn=conn)
         if head <= position:
             return 0
-        events = self.store.read_all(
-            after=position,
-            limit=self.batch_size,
-            types=projection.event_types,
-            until=head,
-            conn=conn,
+        # A batch is a range of positions; rolled-back appends leave holes, so it may hold
+        # fewer events than its width, never more.
+        until = min(head, position + self.batch_size)
+        batch = EventBatch(
+            self.store, conn, after=position, until=until, types=projection.event_types
         )
-        if events:
-            projection.apply(conn, events)
-        # With a type filter the batch may hold nothing, yet the checkpoint moves past
-        # everything read: the last event of a full batch, else the head seen.
-        new_position = events[-1].position if len(events) == self.batch_size else head
-        _advance(conn, projection.name, new_position)
-        return max(len(events), 1)
+        projection.apply(conn, batch)
+        _advance(conn, projection.name, until)
+        return until - position
 
     def catch_up(self, projection: Projection | None = None) -> int:
         """Run until every (or the given) projection has reached the head of the log."""
