@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -9,6 +10,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+
+
+# Dockyard reports what migrations did in one line of its own; alembic's INFO chatter would
+# bury the errors a user needs to see.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 class SchemaOutOfDate(RuntimeError):

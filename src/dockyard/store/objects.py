@@ -77,9 +77,12 @@ class ObjectsProjection:
     event_types: Sequence[str] | None = sorted(OBJECT_EVENT_TYPES)
 
     def apply(self, conn: Connection, batch: EventBatch) -> None:
+        self.apply_range(conn, after=batch.after, until=batch.until)
+
+    def apply_range(self, conn: Connection, *, after: int, until: int) -> None:
         params = {
-            "after": batch.after,
-            "until": batch.until,
+            "after": after,
+            "until": until,
             "types": list(self.event_types or ()),
             "deleted": ObjectDeleted.name,
         }

@@ -1,0 +1,387 @@
+"""The write path for objects: every create, update and delete becomes one event.
+
+Writes keep the ``objects`` read model current *in the same transaction* (an inline
+projection), which gives read-your-writes to the API and enforces what the log alone cannot
+cheaply: a name is unique among live objects of a kind in a namespace (the table's unique key),
+and an update names the resourceVersion it read (the row is locked while it is compared).
+The asynchronous projection runner re-applies the same events later and changes nothing.
+Anything that fails rolls the whole transaction back: nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from dockyard.store.catalogue import EventType
+from dockyard.store.event_types import (
+    ObjectCreated,
+    ObjectDeleted,
+    ObjectDeletionRequested,
+    ObjectPayload,
+    ObjectStatusUpdated,
+    ObjectUpdated,
+)
+from dockyard.store.events import EventStore, RecordedEvent, new_event
+from dockyard.store.objects import ObjectsProjection
+
+JsonObject = dict[str, Any]
+_OBJECTS = ObjectsProjection()
+# Fields the server owns: a client's values are ignored (as Kubernetes does).
+_SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is writing, and from where: recorded in every event's metadata."""
+
+    name: str
+    groups: tuple[str, ...] = ()
+    source: str = "api"
+    request_id: str | None = None
+    client_address: str | None = None
+    user_agent: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def metadata(self, verb: str, *, causation: int | None = None) -> JsonObject:
+        meta: JsonObject = {
+            "actor": self.name,
+            "groups": list(self.groups),
+            "source": self.source,
+            "verb": verb,
+        }
+        for key, value in (
+            ("request_id", self.request_id),
+            ("client_address", self.client_address),
+            ("user_agent", self.user_agent),
+            ("causation", causation),
+        ):
+            if value is not None:
+                meta[key] = value
+        meta.update(self.extra)
+        return meta
+
+
+class ObjectError(Exception):
+    """Base of the write path's errors; ``reason`` is the Kubernetes Status reason."""
+
+    reason = "InternalError"
+    code = 500
+
+
+class NotFound(ObjectError):
+    reason, code = "NotFound", 404
+
+    def __init__(self, resource: str, name: str) -> None:
+        super().__init__(f'{resource} "{name}" not found')
+
+
+class AlreadyExists(ObjectError):
+    reason, code = "AlreadyExists", 409
+
+    def __init__(self, resource: str, name: str) -> None:
+        super().__init__(f'{resource} "{name}" already exists')
+
+
+class Conflict(ObjectError):
+    reason, code = "Conflict", 409
+
+    def __init__(self, resource: str, name: str) -> None:
+        super().__init__(
+            f'Operation cannot be fulfilled on {resource} "{name}": the object has been '
+            "modified; please apply your changes to the latest version and try again"
+        )
+
+
+@dataclass(frozen=True)
+class ObjectKey:
+    kind: str
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> ObjectKey:
+        meta = body.get("metadata") or {}
+        return cls(
+            str(body.get("kind", "")), str(meta.get("namespace") or ""), str(meta.get("name", ""))
+        )
+
+    @property
+    def resource(self) -> str:
+        """How Kubernetes names the resource in messages: lower-case plural."""
+        lower = self.kind.lower()
+        return lower + ("es" if lower.endswith("s") else "s")
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    uid: str
+    resource_version: int
+    body: JsonObject
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _strip_resource_version(body: JsonObject) -> JsonObject:
+    body = copy.deepcopy(body)
+    body.setdefault("metadata", {}).pop("resourceVersion", None)
+    return body
+
+
+class ObjectWriter:
+    """Creates, updates and deletes objects as events. Safe to share between threads."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def get(
+        self, key: ObjectKey, *, conn: Connection | None = None, for_update: bool = False
+    ) -> StoredObject | None:
+        sql = (
+            "SELECT uid, resource_version, body FROM objects "
+            "WHERE kind = %s AND namespace = %s AND name = %s"
+        )
+        if for_update:
+            sql += " FOR UPDATE"
+        params = (key.kind, key.namespace, key.name)
+        if conn is not None:
+            row = conn.exec_driver_sql(sql, params).first()
+        else:
+            with self.store.engine.connect() as own:
+                row = own.exec_driver_sql(sql, params).first()
+        return StoredObject(row[0], int(row[1]), row[2]) if row else None
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def create(
+        self,
+        body: Mapping[str, Any],
+        *,
+        actor: Actor,
+        verb: str = "create",
+        causation: int | None = None,
+    ) -> JsonObject:
+        with self.store.engine.begin() as conn:
+            return self.create_in(conn, body, actor=actor, verb=verb, causation=causation)
+
+    def create_in(
+        self,
+        conn: Connection,
+        body: Mapping[str, Any],
+        *,
+        actor: Actor,
+        verb: str = "create",
+        causation: int | None = None,
+    ) -> JsonObject:
+        key = ObjectKey.of(body)
+        obj = _strip_resource_version(dict(body))
+        meta = obj["metadata"]
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = _now()
+        meta["generation"] = 1
+        meta.pop("deletionTimestamp", None)
+        if self.get(key, conn=conn) is not None:
+            raise AlreadyExists(key.resource, key.name)
+        return self._write(
+            conn,
+            ObjectCreated,
+            key,
+            obj,
+            actor=actor,
+            verb=verb,
+            causation=causation,
+            expected_version=0,
+        )
+
+    def update(
+        self,
+        body: Mapping[str, Any],
+        *,
+        actor: Actor,
+        verb: str = "update",
+        causation: int | None = None,
+        status_only: bool = False,
+    ) -> JsonObject:
+        with self.store.engine.begin() as conn:
+            return self.update_in(
+                conn, body, actor=actor, verb=verb, causation=causation, status_only=status_only
+            )
+
+    def update_in(
+        self,
+        conn: Connection,
+        body: Mapping[str, Any],
+        *,
+        actor: Actor,
+        verb: str = "update",
+        causation: int | None = None,
+        status_only: bool = False,
+    ) -> JsonObject:
+        """Replace an object (or only its status). A resourceVersion in ``body`` must match.
+
+        Returns the stored object; an update that changes nothing appends nothing.
+        """
+        key = ObjectKey.of(body)
+        current = self.get(key, conn=conn, for_update=True)
+        if current is None:
+            raise NotFound(key.resource, key.name)
+        wanted_rv = (body.get("metadata") or {}).get("resourceVersion")
+        if wanted_rv not in (None, "") and str(wanted_rv) != str(current.resource_version):
+            raise Conflict(key.resource, key.name)
+        old = _strip_resource_version(current.body)
+        new = _strip_resource_version(dict(body))
+        if status_only:  # the status subresource changes status and nothing else
+            merged = copy.deepcopy(old)
+            merged["status"] = new.get("status")
+            new = merged
+        else:  # the main resource never changes status (Kubernetes' rule for subresources)
+            if "status" in old:
+                new["status"] = copy.deepcopy(old["status"])
+            else:
+                new.pop("status", None)
+        for name in _SERVER_FIELDS:
+            if name in old["metadata"]:
+                new["metadata"][name] = old["metadata"][name]
+        if "deletionTimestamp" in old["metadata"]:
+            new["metadata"]["deletionTimestamp"] = old["metadata"]["deletionTimestamp"]
+        if new.get("spec") != old.get("spec"):
+            new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
+        if new == old:
+            return self._stamped(current)
+        event_type = ObjectStatusUpdated if status_only else ObjectUpdated
+        return self._write(
+            conn,
+            event_type,
+            key,
+            new,
+            actor=actor,
+            verb=verb,
+            causation=causation,
+            stream=current.uid,
+        )
+
+    def delete(
+        self,
+        key: ObjectKey,
+        *,
+        actor: Actor,
+        graceful: bool = False,
+        expected_rv: int | None = None,
+        verb: str = "delete",
+        causation: int | None = None,
+    ) -> JsonObject:
+        with self.store.engine.begin() as conn:
+            return self.delete_in(
+                conn,
+                key,
+                actor=actor,
+                graceful=graceful,
+                expected_rv=expected_rv,
+                verb=verb,
+                causation=causation,
+            )
+
+    def delete_in(
+        self,
+        conn: Connection,
+        key: ObjectKey,
+        *,
+        actor: Actor,
+        graceful: bool = False,
+        expected_rv: int | None = None,
+        verb: str = "delete",
+        causation: int | None = None,
+    ) -> JsonObject:
+        """Delete an object: at once, or (graceful) by setting deletionTimestamp first.
+
+        A graceful deletion leaves the object in place, Terminating, until whoever owns its
+        teardown (the node agent for pods, the namespace controller) deletes it for good.
+        """
+        current = self.get(key, conn=conn, for_update=True)
+        if current is None:
+            raise NotFound(key.resource, key.name)
+        if expected_rv is not None and expected_rv != current.resource_version:
+            raise Conflict(key.resource, key.name)
+        obj = _strip_resource_version(current.body)
+        if graceful:
+            if "deletionTimestamp" in obj["metadata"]:
+                return self._stamped(current)  # already terminating
+            obj["metadata"]["deletionTimestamp"] = _now()
+            return self._write(
+                conn,
+                ObjectDeletionRequested,
+                key,
+                obj,
+                actor=actor,
+                verb=verb,
+                causation=causation,
+                stream=current.uid,
+            )
+        return self._write(
+            conn,
+            ObjectDeleted,
+            key,
+            obj,
+            actor=actor,
+            verb=verb,
+            causation=causation,
+            stream=current.uid,
+        )
+
+    # -- internals --------------------------------------------------------------------------
+
+    @staticmethod
+    def _stamped(current: StoredObject) -> JsonObject:
+        body = copy.deepcopy(current.body)
+        body["metadata"]["resourceVersion"] = str(current.resource_version)
+        return body
+
+    def _write(
+        self,
+        conn: Connection,
+        event_type: EventType[ObjectPayload],
+        key: ObjectKey,
+        obj: JsonObject,
+        *,
+        actor: Actor,
+        verb: str,
+        causation: int | None,
+        stream: str | None = None,
+        expected_version: int | None = None,
+    ) -> JsonObject:
+        stream_id = stream or obj["metadata"]["uid"]
+        event = new_event(
+            event_type,
+            stream_id,
+            ObjectPayload(object=obj),
+            metadata=actor.metadata(verb, causation=causation),
+        )
+        expected = {stream_id: expected_version} if expected_version is not None else None
+        (recorded,) = self.store.append([event], expected=expected, conn=conn)
+        self._project(conn, [recorded], key)
+        obj["metadata"]["resourceVersion"] = str(recorded.position)
+        return obj
+
+    @staticmethod
+    def _project(conn: Connection, events: Sequence[RecordedEvent], key: ObjectKey) -> None:
+        # Appends are serialized and this transaction holds the append lock, so every position
+        # in the range is one of ours.
+        try:
+            _OBJECTS.apply_range(conn, after=events[0].position - 1, until=events[-1].position)
+        except IntegrityError as exc:
+            orig = exc.orig
+            if isinstance(orig, psycopg.errors.UniqueViolation):
+                raise AlreadyExists(key.resource, key.name) from None
+            raise
