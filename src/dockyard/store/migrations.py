@@ -11,7 +11,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-
 # Dockyard reports what migrations did in one line of its own; alembic's INFO chatter would
 # bury the errors a user needs to see.
 logging.getLogger("alembic").setLevel(logging.WARNING)
