@@ -1,5 +1,8 @@
-# Dockyard's control plane image. Build: docker build -t dockyard .
+# Dockyard's image: `dockyard server`, `dockyard controllers`, `dockyard notifier`, `dockyard
+# agent` (mount the host's Docker socket) or `dockyard up`. Build: docker build -t dockyard .
 FROM python:3.11-slim
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends openssl \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/dockyard
 COPY pyproject.toml README.md ./
 COPY src ./src

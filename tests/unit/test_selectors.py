@@ -497,7 +497,9 @@ def test_equality_only() -> None:
 KEYS = st.one_of(
     st.sampled_from(["a", "b", "app", "in", "notin", "example.com/tier", "k8s.io/x-y_z.1"]),
     st.from_regex(
-        r"([a-z0-9]([-a-z0-9.]{0,6}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,6}[A-Za-z0-9])?",
+        # prefix: a DNS-1123 subdomain (dot-separated labels); then the name part
+        r"([a-z0-9]([-a-z0-9]{0,4}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,4}[a-z0-9])?){0,2}/)?"
+        r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,6}[A-Za-z0-9])?",
         fullmatch=True,
     ),
 )

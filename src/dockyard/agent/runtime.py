@@ -43,6 +43,7 @@ __all__ = [
     "JoinNetwork",
     "LogStream",
     "NetworkMode",
+    "NodeRuntime",
     "PullPolicy",
     "ContainerRuntimeError",
     "RuntimeEvent",
@@ -357,6 +358,16 @@ class ContainerRuntime(Protocol):
     def pod_ip(self, sandbox_id: str) -> str: ...
 
     def capacity(self) -> HostCapacity: ...
+
+
+class NodeRuntime(ContainerRuntime, Protocol):
+    """What the node agent needs beyond one pod's containers: the cheap relist of them all."""
+
+    def container_states(
+        self, *, labels: Mapping[str, str] | None = None
+    ) -> dict[str, tuple[str, str]]:
+        """``{container id: (pod uid, state)}`` of every managed container (with ``labels``)."""
+        ...
 
 
 # --- pure helpers ---------------------------------------------------------------------------

@@ -191,6 +191,15 @@ def state_from_runtime(info: ContainerInfo) -> State:
     """Map one inspected container to its Kubernetes state."""
     if info.state == "running":
         return Running(started_at=info.started_at)
+    if info.docker_status == "vanished":  # see agent/vanished.py: gone behind our back
+        return Terminated(
+            exit_code=info.exit_code,
+            reason="ContainerStatusUnknown",
+            message=info.error,
+            started_at=info.started_at,
+            finished_at=info.finished_at,
+            container_id=f"docker://{info.id}",
+        )
     reason = terminated_reason(
         exit_code=info.exit_code, oom_killed=info.oom_killed, started=info.finished_at is not None
     )

@@ -25,6 +25,9 @@ def add_parser(subparsers: Any) -> None:
     down.set_defaults(handler=downgrade_command)
     current = sub.add_parser("current", help="show the schema revision and the one needed")
     current.set_defaults(handler=current_command)
+    from dockyard.cli.audit import register_db_commands
+
+    register_db_commands(sub)  # dockyard db grant-auditor --user NAME
 
 
 def upgrade_command(args: argparse.Namespace, settings: Settings) -> int:

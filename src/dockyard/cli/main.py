@@ -10,8 +10,27 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from dockyard import __version__
-from dockyard.cli import db, events, projections, up
+from dockyard.audit.queries import AuditInputError, NotAtThatTime
+from dockyard.cli import (
+    agent,
+    alerts,
+    audit,
+    controllers,
+    db,
+    events,
+    kube_write,
+    kubectl_like,
+    projections,
+    rollout,
+    server,
+    up,
+)
+from dockyard.cli.client import ClientError
+from dockyard.cli.up import UpError
+from dockyard.model.manifests import ManifestError
+from dockyard.server.tls import TlsSetupError
 from dockyard.settings import Settings
+from dockyard.store.apply import ManifestRejected
 from dockyard.store.db import DatabaseUnavailable
 from dockyard.store.embedded import EmbeddedPostgresError
 from dockyard.store.migrations import SchemaOutOfDate
@@ -23,6 +42,13 @@ USER_ERRORS = (
     SchemaOutOfDate,
     EmbeddedPostgresError,
     UnknownProjection,
+    UpError,
+    ClientError,
+    ManifestError,
+    ManifestRejected,
+    TlsSetupError,
+    AuditInputError,
+    NotAtThatTime,
 )
 
 
@@ -34,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dockyard {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (up, db, events, projections):
+    for module in (up, db, events, projections, audit, agent, alerts, controllers, server,
+                   kube_write, kubectl_like, rollout):  # fmt: skip
         module.add_parser(subparsers)
     return parser
 

@@ -38,7 +38,9 @@ __all__ = [
     "Unschedulable",
     "effective_taints",
     "failed_scheduling_message",
+    "NodeUsage",
     "filter_node",
+    "filter_node_usage",
     "least_allocated_score",
     "pod_requests",
     "schedule",
@@ -130,9 +132,57 @@ def _pods_on(node: NodeView, bound_pods: Iterable[PodView]) -> list[PodView]:
     ]
 
 
+@dataclass
+class NodeUsage:
+    """Running totals of the pods on one node: what filters and scores need, kept up to date
+    with :meth:`add` so a decision costs O(nodes), not O(pods on every node)."""
+
+    pods: int = 0
+    cpu_millis: int = 0
+    memory_bytes: int = 0
+    # Requests as scoring counts them (DefaultMilliCPURequest/DefaultMemoryRequest for zero).
+    non_zero_cpu_millis: int = 0
+    non_zero_memory_bytes: int = 0
+    host_ports: list[HostPort] = field(default_factory=list)
+    # (namespace, controller owner uid) -> active pods: the spread score's siblings.
+    active_by_owner: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    @classmethod
+    def of(cls, pods: Iterable[PodView]) -> NodeUsage:
+        usage = cls()
+        for pod in pods:
+            usage.add(pod)
+        return usage
+
+    def add(self, pod: PodView) -> None:
+        """Count ``pod`` (bound to this node); finished pods hold nothing."""
+        if pod.phase in ("Succeeded", "Failed"):
+            return
+        self.pods += 1
+        self.cpu_millis += pod.cpu_request_millis
+        self.memory_bytes += pod.memory_request_bytes
+        cpu, memory = _non_zero(pod)
+        self.non_zero_cpu_millis += cpu
+        self.non_zero_memory_bytes += memory
+        self.host_ports.extend(pod.host_ports)
+        if pod.owner_uid is not None and is_pod_active(pod):
+            self.active_by_owner[(pod.namespace, pod.owner_uid)] += 1
+
+    def siblings(self, pod: PodView) -> int:
+        """Active pods here with ``pod``'s controller owner."""
+        if pod.owner_uid is None:
+            return 0
+        return self.active_by_owner.get((pod.namespace, pod.owner_uid), 0)
+
+
 def filter_node(pod: PodView, node: NodeView, bound_pods: Iterable[PodView]) -> tuple[str, ...]:
     """The reasons ``pod`` cannot go to ``node`` (empty: it fits), from the first failing
     filter plugin."""
+    return filter_node_usage(pod, node, NodeUsage.of(_pods_on(node, bound_pods)))
+
+
+def filter_node_usage(pod: PodView, node: NodeView, usage: NodeUsage) -> tuple[str, ...]:
+    """:func:`filter_node` against the running totals of the pods on ``node``."""
     if node.unschedulable and find_untolerated_taint(
         [Taint("node.kubernetes.io/unschedulable", "NoSchedule")], pod.tolerations, ["NoSchedule"]
     ):
@@ -144,20 +194,21 @@ def filter_node(pod: PodView, node: NodeView, bound_pods: Iterable[PodView]) -> 
         return (f"node(s) had untolerated taint {{{taint.key}: {taint.value}}}",)
     if any(node.labels.get(key) != value for key, value in pod.node_selector.items()):
         return (REASON_NODE_SELECTOR,)
-    on_node = _pods_on(node, bound_pods)
-    used_ports = [port for other in on_node for port in other.host_ports]
-    if any(_ports_conflict(w, u) for w in pod.host_ports for u in used_ports):
+    if pod.host_ports and any(
+        _ports_conflict(w, u) for w in pod.host_ports for u in usage.host_ports
+    ):
         return (REASON_NODE_PORTS,)
     reasons: list[str] = []
-    if len(on_node) + 1 > node.allocatable_pods:
+    if usage.pods + 1 > node.allocatable_pods:
         reasons.append(REASON_TOO_MANY_PODS)
-    used_cpu = sum(p.cpu_request_millis for p in on_node)
-    used_memory = sum(p.memory_request_bytes for p in on_node)
-    if pod.cpu_request_millis and pod.cpu_request_millis > node.allocatable_cpu_millis - used_cpu:
+    if (
+        pod.cpu_request_millis
+        and pod.cpu_request_millis > node.allocatable_cpu_millis - usage.cpu_millis
+    ):
         reasons.append("Insufficient cpu")
     if (
         pod.memory_request_bytes
-        and pod.memory_request_bytes > node.allocatable_memory_bytes - used_memory
+        and pod.memory_request_bytes > node.allocatable_memory_bytes - usage.memory_bytes
     ):
         reasons.append("Insufficient memory")
     return tuple(reasons)

@@ -144,6 +144,12 @@ def _action_errors(
             invalid(child(path, "route"), route, message)
             for message in names.dns1123_subdomain_errors(route)
         )
+    if name == "notify" and handler.notify is not None and handler.notify.template:
+        # The notifier owns the template language; imported here, at call time, because the
+        # notify package builds on this one.
+        from dockyard.notify.routes import template_errors
+
+        errors.extend(template_errors(handler.notify.template, child(path, "template")))
     return errors
 
 

@@ -55,3 +55,8 @@ OBJECT_EVENT_TYPES = frozenset(
         ObjectDeleted,
     )
 )
+
+# The rest of the catalogue, by area. Importing this module declares every event type, so
+# anything that reads the log can decode any event.
+from dockyard.store import event_types_agent as _agent  # noqa: E402, F401
+from dockyard.store import event_types_controllers as _controllers  # noqa: E402, F401

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dockyard.audit import audit_projections
 from dockyard.store.objects import ObjectsProjection
 from dockyard.store.projections import Projection
 
 
 def all_projections() -> list[Projection]:
-    return [ObjectsProjection()]
+    return [ObjectsProjection(), *audit_projections()]

@@ -30,7 +30,7 @@ from dockyard.store.event_types import (
     ObjectStatusUpdated,
     ObjectUpdated,
 )
-from dockyard.store.events import EventStore, RecordedEvent, new_event
+from dockyard.store.events import EventStore, NewEvent, RecordedEvent, new_event
 from dockyard.store.objects import ObjectsProjection
 
 JsonObject = dict[str, Any]
@@ -138,6 +138,68 @@ def _strip_resource_version(body: JsonObject) -> JsonObject:
     return body
 
 
+def _merged(
+    current: StoredObject, body: Mapping[str, Any], *, status_only: bool
+) -> tuple[JsonObject, JsonObject]:
+    """``(old, new)``: what an update of ``current`` with ``body`` stores (no resourceVersion)."""
+    old = _strip_resource_version(current.body)
+    new = _strip_resource_version(dict(body))
+    if status_only:  # the status subresource changes status and nothing else
+        merged = copy.deepcopy(old)
+        merged["status"] = new.get("status")
+        new = merged
+    else:  # the main resource never changes status (Kubernetes' rule for subresources)
+        if "status" in old:
+            new["status"] = copy.deepcopy(old["status"])
+        else:
+            new.pop("status", None)
+    for name in _SERVER_FIELDS:
+        if name in old["metadata"]:
+            new["metadata"][name] = old["metadata"][name]
+    if "deletionTimestamp" in old["metadata"]:
+        new["metadata"]["deletionTimestamp"] = old["metadata"]["deletionTimestamp"]
+    if new.get("spec") != old.get("spec"):
+        new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
+    return old, new
+
+
+def _new_object(body: Mapping[str, Any]) -> JsonObject:
+    """``body`` as a new object: fresh uid, creation time, generation 1, not terminating."""
+    obj = _strip_resource_version(dict(body))
+    meta = obj["metadata"]
+    meta["uid"] = str(uuid.uuid4())
+    meta["creationTimestamp"] = _now()
+    meta["generation"] = 1
+    meta.pop("deletionTimestamp", None)
+    return obj
+
+
+def _taken_key(detail: str) -> ObjectKey:
+    """The key in a unique violation's detail: ``Key (kind, namespace, name)=(Pod, ns, x) ...``."""
+    values = detail.partition(")=(")[2].partition(")")[0].split(", ")
+    if len(values) != 3:
+        return ObjectKey("Object", "", "?")
+    return ObjectKey(values[0], values[1], values[2])
+
+
+def _per_body(causation: int | None | Sequence[int | None], count: int) -> list[int | None]:
+    if causation is None or isinstance(causation, int):
+        return [causation] * count
+    if len(causation) != count:
+        raise ValueError(f"{len(causation)} causations for {count} objects")
+    return list(causation)
+
+
+def _unique_keys(bodies: Sequence[Mapping[str, Any]]) -> list[ObjectKey]:
+    keys = [ObjectKey.of(body) for body in bodies]
+    seen: set[ObjectKey] = set()
+    for key in keys:
+        if key in seen:
+            raise ValueError(f'{key.resource} "{key.name}" appears twice in one batch')
+        seen.add(key)
+    return keys
+
+
 class ObjectWriter:
     """Creates, updates and deletes objects as events. Safe to share between threads."""
 
@@ -163,6 +225,41 @@ class ObjectWriter:
                 row = own.exec_driver_sql(sql, params).first()
         return StoredObject(row[0], int(row[1]), row[2]) if row else None
 
+    def get_many(
+        self,
+        keys: Sequence[ObjectKey],
+        *,
+        conn: Connection | None = None,
+        for_update: bool = False,
+    ) -> dict[ObjectKey, StoredObject]:
+        """The stored objects among ``keys``, in one query (``for_update`` locks their rows in
+        uid order, so two batch writers never deadlock on each other's rows)."""
+        if not keys:
+            return {}
+        sql = (
+            "SELECT o.kind, o.namespace, o.name, o.uid, o.resource_version, o.body FROM objects o "
+            "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(kind, namespace, name) "
+            "ON o.kind = k.kind AND o.namespace = k.namespace AND o.name = k.name"
+        )
+        if for_update:
+            sql += " ORDER BY o.uid FOR UPDATE OF o"
+        params = (
+            [k.kind for k in keys],
+            [k.namespace for k in keys],
+            [k.name for k in keys],
+        )
+        if conn is not None:
+            rows = conn.exec_driver_sql(sql, params).all()
+        else:
+            with self.store.engine.connect() as own:
+                rows = own.exec_driver_sql(sql, params).all()
+        return {
+            ObjectKey(str(kind), str(namespace), str(name)): StoredObject(
+                str(uid), int(version), body
+            )
+            for kind, namespace, name, uid, version, body in rows
+        }
+
     # -- writes -----------------------------------------------------------------------------
 
     def create(
@@ -186,12 +283,7 @@ class ObjectWriter:
         causation: int | None = None,
     ) -> JsonObject:
         key = ObjectKey.of(body)
-        obj = _strip_resource_version(dict(body))
-        meta = obj["metadata"]
-        meta["uid"] = str(uuid.uuid4())
-        meta["creationTimestamp"] = _now()
-        meta["generation"] = 1
-        meta.pop("deletionTimestamp", None)
+        obj = _new_object(body)
         if self.get(key, conn=conn) is not None:
             raise AlreadyExists(key.resource, key.name)
         return self._write(
@@ -240,24 +332,7 @@ class ObjectWriter:
         wanted_rv = (body.get("metadata") or {}).get("resourceVersion")
         if wanted_rv not in (None, "") and str(wanted_rv) != str(current.resource_version):
             raise Conflict(key.resource, key.name)
-        old = _strip_resource_version(current.body)
-        new = _strip_resource_version(dict(body))
-        if status_only:  # the status subresource changes status and nothing else
-            merged = copy.deepcopy(old)
-            merged["status"] = new.get("status")
-            new = merged
-        else:  # the main resource never changes status (Kubernetes' rule for subresources)
-            if "status" in old:
-                new["status"] = copy.deepcopy(old["status"])
-            else:
-                new.pop("status", None)
-        for name in _SERVER_FIELDS:
-            if name in old["metadata"]:
-                new["metadata"][name] = old["metadata"][name]
-        if "deletionTimestamp" in old["metadata"]:
-            new["metadata"]["deletionTimestamp"] = old["metadata"]["deletionTimestamp"]
-        if new.get("spec") != old.get("spec"):
-            new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
+        old, new = _merged(current, body, status_only=status_only)
         if new == old:
             return self._stamped(current)
         event_type = ObjectStatusUpdated if status_only else ObjectUpdated
@@ -281,6 +356,7 @@ class ObjectWriter:
         expected_rv: int | None = None,
         verb: str = "delete",
         causation: int | None = None,
+        grace_period_seconds: int | None = None,
     ) -> JsonObject:
         with self.store.engine.begin() as conn:
             return self.delete_in(
@@ -291,6 +367,7 @@ class ObjectWriter:
                 expected_rv=expected_rv,
                 verb=verb,
                 causation=causation,
+                grace_period_seconds=grace_period_seconds,
             )
 
     def delete_in(
@@ -303,11 +380,14 @@ class ObjectWriter:
         expected_rv: int | None = None,
         verb: str = "delete",
         causation: int | None = None,
+        grace_period_seconds: int | None = None,
     ) -> JsonObject:
         """Delete an object: at once, or (graceful) by setting deletionTimestamp first.
 
         A graceful deletion leaves the object in place, Terminating, until whoever owns its
         teardown (the node agent for pods, the namespace controller) deletes it for good.
+        ``grace_period_seconds`` (graceful only) is recorded as ``deletionGracePeriodSeconds``;
+        a shorter one than already recorded shortens a deletion in progress, as Kubernetes does.
         """
         current = self.get(key, conn=conn, for_update=True)
         if current is None:
@@ -316,9 +396,16 @@ class ObjectWriter:
             raise Conflict(key.resource, key.name)
         obj = _strip_resource_version(current.body)
         if graceful:
-            if "deletionTimestamp" in obj["metadata"]:
+            meta = obj["metadata"]
+            recorded = meta.get("deletionGracePeriodSeconds")
+            shorter = grace_period_seconds is not None and (
+                recorded is None or grace_period_seconds < int(recorded)
+            )
+            if "deletionTimestamp" in meta and not shorter:
                 return self._stamped(current)  # already terminating
-            obj["metadata"]["deletionTimestamp"] = _now()
+            meta.setdefault("deletionTimestamp", _now())
+            if shorter:
+                meta["deletionGracePeriodSeconds"] = grace_period_seconds
             return self._write(
                 conn,
                 ObjectDeletionRequested,
@@ -339,6 +426,94 @@ class ObjectWriter:
             causation=causation,
             stream=current.uid,
         )
+
+    # -- batch writes ---------------------------------------------------------------------
+    # Many objects in one transaction: one query locks or checks them all, one append call
+    # records every event, one pass of the objects projection covers the range. Every check
+    # runs before anything is written, so an error leaves the caller's transaction usable.
+
+    def create_many_in(
+        self,
+        conn: Connection,
+        bodies: Sequence[Mapping[str, Any]],
+        *,
+        actor: Actor,
+        verb: str = "create",
+        causation: int | None | Sequence[int | None] = None,
+    ) -> list[JsonObject]:
+        """``create_in`` for each body, in order, as one append. ``AlreadyExists`` if any name
+        is taken (nothing is written); a name twice in ``bodies`` is a ``ValueError``.
+        ``causation`` is one position for all, or one per body."""
+        keys = _unique_keys(bodies)
+        causations = _per_body(causation, len(bodies))
+        existing = self.get_many(keys, conn=conn)
+        for key in keys:
+            if key in existing:
+                raise AlreadyExists(key.resource, key.name)
+        objects = [_new_object(body) for body in bodies]
+        events = [
+            new_event(
+                ObjectCreated,
+                obj["metadata"]["uid"],
+                ObjectPayload(object=obj),
+                metadata=actor.metadata(verb, causation=cause),
+            )
+            for obj, cause in zip(objects, causations, strict=True)
+        ]
+        expected = {obj["metadata"]["uid"]: 0 for obj in objects}
+        return self._write_many(conn, events, objects, keys, expected=expected)
+
+    def update_many_in(
+        self,
+        conn: Connection,
+        bodies: Sequence[Mapping[str, Any]],
+        *,
+        actor: Actor,
+        verb: str = "update",
+        causation: int | None | Sequence[int | None] = None,
+        status_only: bool = False,
+    ) -> list[JsonObject]:
+        """``update_in`` for each body, in order, as one append; the rows are locked in one
+        query. ``NotFound``/``Conflict`` for the first body that fails (nothing is written);
+        a body that changes nothing appends nothing and comes back as stored. ``causation``
+        is one position for all, or one per body."""
+        keys = _unique_keys(bodies)
+        causations = _per_body(causation, len(bodies))
+        current = self.get_many(keys, conn=conn, for_update=True)
+        results: list[JsonObject | None] = []
+        changed: list[tuple[int, ObjectKey, StoredObject, JsonObject]] = []
+        if not keys:
+            return []
+        for index, (key, body) in enumerate(zip(keys, bodies, strict=True)):
+            stored = current.get(key)
+            if stored is None:
+                raise NotFound(key.resource, key.name)
+            wanted_rv = (body.get("metadata") or {}).get("resourceVersion")
+            if wanted_rv not in (None, "") and str(wanted_rv) != str(stored.resource_version):
+                raise Conflict(key.resource, key.name)
+            old, new = _merged(stored, body, status_only=status_only)
+            if new == old:
+                results.append(self._stamped(stored))
+            else:
+                results.append(None)
+                changed.append((index, key, stored, new))
+        if changed:
+            event_type = ObjectStatusUpdated if status_only else ObjectUpdated
+            events = [
+                new_event(
+                    event_type,
+                    stored.uid,
+                    ObjectPayload(object=new),
+                    metadata=actor.metadata(verb, causation=causations[index]),
+                )
+                for index, _, stored, new in changed
+            ]
+            written = self._write_many(
+                conn, events, [new for *_, new in changed], [key for _, key, _, _ in changed]
+            )
+            for (index, *_), obj in zip(changed, written, strict=True):
+                results[index] = obj
+        return [obj for obj in results if obj is not None]
 
     # -- internals --------------------------------------------------------------------------
 
@@ -374,8 +549,25 @@ class ObjectWriter:
         obj["metadata"]["resourceVersion"] = str(recorded.position)
         return obj
 
+    def _write_many(
+        self,
+        conn: Connection,
+        events: Sequence[NewEvent],
+        objects: Sequence[JsonObject],
+        keys: Sequence[ObjectKey],
+        *,
+        expected: Mapping[str, int] | None = None,
+    ) -> list[JsonObject]:
+        if not events:
+            return []
+        recorded = self.store.append(events, expected=expected, conn=conn)
+        self._project(conn, recorded, keys[0] if len(keys) == 1 else None)
+        for obj, event in zip(objects, recorded, strict=True):
+            obj["metadata"]["resourceVersion"] = str(event.position)
+        return list(objects)
+
     @staticmethod
-    def _project(conn: Connection, events: Sequence[RecordedEvent], key: ObjectKey) -> None:
+    def _project(conn: Connection, events: Sequence[RecordedEvent], key: ObjectKey | None) -> None:
         # Appends are serialized and this transaction holds the append lock, so every position
         # in the range is one of ours.
         try:
@@ -383,5 +575,6 @@ class ObjectWriter:
         except IntegrityError as exc:
             orig = exc.orig
             if isinstance(orig, psycopg.errors.UniqueViolation):
+                key = key or _taken_key(orig.diag.message_detail or "")
                 raise AlreadyExists(key.resource, key.name) from None
             raise

@@ -1,0 +1,198 @@
+"""Alert latency: from a container's death to the Slack server receiving the message.
+
+Run: .venv/bin/python -m bench.alert_latency [--restarts N] [--burst PODS]
+(uses DOCKYARD_DATABASE_URL or a throwaway PostgreSQL, the local Docker engine with the offline
+``busybox:latest`` image, and a local fake Slack Web API from tests/notify/fake_slack.py).
+
+1. Latency: N times, a real container exits (``sh -c 'exit 1'``); as soon as its death is seen
+   (``wait()``), the pod's status is reported the way the agent reports it
+   (``ObjectStatusUpdated``, restartCount + 1). The notifier and sender run in this process as
+   ``dockyard notifier`` runs them (NOTIFY wake-ups, paced senders). Latency = the fake Slack's
+   receive time minus the engine's ``State.FinishedAt`` (same host clock). Restarts are spaced
+   a little over Slack's one-message-per-second pacing, so the figure is the pipeline's, not
+   the queue's. Floor: the time Docker takes to start the same container again.
+2. Burst: PODS pods of one Deployment crash at once: how many messages, how many 429s, how
+   long until all is delivered (the fake answers 429 to a second post within 1 s per channel).
+
+Alertmanager's defaults for comparison: group_wait 30 s before the first notification of a
+group (plus the scrape interval and any ``for:``; kubernetes-mixin's KubePodCrashLooping uses
+``for: 15m``), and 429s are not retried.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import time
+from datetime import datetime
+from typing import Any
+
+import docker
+from tests.notify.conftest import crash, make_deployment, make_pod, make_route, set_status
+from tests.notify.fake_slack import TOKEN, FakeSlack
+
+import dockyard.notify  # noqa: F401  (registers AlertRoute)
+from bench._db import bench_database
+from dockyard.notify.service import NotifierService
+from dockyard.settings import Settings
+from dockyard.store import migrations
+from dockyard.store.db import make_engine
+from dockyard.store.events import EventStore
+from dockyard.store.writer import ObjectWriter
+
+IMAGE = "busybox:latest"
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def _finished_at(container: Any) -> float:
+    container.reload()
+    text = container.attrs["State"]["FinishedAt"]
+    head, _, rest = text.partition(".")
+    fraction = rest.rstrip("Z")[:6]
+    return datetime.fromisoformat(f"{head}.{fraction:0<6}+00:00").timestamp()
+
+
+def _service(url: str, store: EventStore, slack: FakeSlack) -> NotifierService:
+    settings = Settings(
+        database_url=url,
+        slack_token=TOKEN,  # type: ignore[arg-type]
+        slack_api_url=slack.url,
+        poll_interval_seconds=1.0,
+        notify_channel_interval_seconds=1.0,
+        notify_sender_concurrency=2,
+    )
+    service = NotifierService(store.engine, store, url, settings)
+    service.start()
+    return service
+
+
+def latency(url: str, restarts: int) -> tuple[list[float], list[float]]:
+    engine = make_engine(url, pool_size=10)
+    store = EventStore(engine)
+    writer = ObjectWriter(store)
+    slack = FakeSlack(enforce_rate=0.9)
+    client = docker.from_env()
+    container = client.containers.create(
+        IMAGE, ["sh", "-c", "exit 1"], labels={"io.dockyard.bench": "alert-latency"}
+    )
+    service = _service(url, store, slack)
+    latencies: list[float] = []
+    floors: list[float] = []
+    try:
+        make_route(writer, "bench", namespaces=["bench"])
+        pod = make_pod(writer, "bench", "crasher")
+        for n in range(1, restarts + 1):
+            started = time.perf_counter()
+            container.start()
+            floors.append(time.perf_counter() - started)
+            container.wait()
+            died = _finished_at(container)
+            set_status(writer, pod, restart_count=n, exit_code=1, reason="Error", running=True)
+            want = re.compile(rf"restartCount {n}(?!\d)")
+            deadline = time.monotonic() + 30
+            while True:
+                with slack.lock:
+                    # Restart 1 opens the thread (its root); later ones are thread replies.
+                    hit = next(
+                        (
+                            m
+                            for m in slack.messages
+                            if (n == 1 and m.thread_ts is None)
+                            or (m.thread_ts is not None and want.search(m.text))
+                        ),
+                        None,
+                    )
+                if hit is not None:
+                    received_wall = time.time() - (time.monotonic() - hit.received)
+                    latencies.append(received_wall - died)
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"restart {n} never reached Slack")
+                time.sleep(0.005)
+            time.sleep(1.1)  # stay under the channel's one message per second
+    finally:
+        service.stop()
+        container.remove(force=True)
+        slack.close()
+        store.dispose()
+        engine.dispose()
+    return latencies, floors
+
+
+def burst(url: str, pods: int) -> dict[str, float]:
+    engine = make_engine(url, pool_size=10)
+    store = EventStore(engine)
+    writer = ObjectWriter(store)
+    slack = FakeSlack(enforce_rate=0.9)
+    try:
+        make_route(writer, "burst", namespaces=["burst"])
+        _deployment, rs = make_deployment(writer, "burst", "api")
+        created = [make_pod(writer, "burst", f"api-{n}", owner=rs) for n in range(pods)]
+        service = _service(url, store, slack)
+        start = time.monotonic()
+        for pod in created:
+            crash(writer, pod, 1)
+        deadline = time.monotonic() + 300
+        while True:
+            with engine.connect() as conn:
+                pending = conn.exec_driver_sql(
+                    "SELECT count(*) FROM notify_outbox WHERE state = 'pending'"
+                ).scalar_one()
+                total = conn.exec_driver_sql("SELECT count(*) FROM notify_outbox").scalar_one()
+            if total and not pending:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("burst not delivered in 300 s")
+            time.sleep(0.1)
+        elapsed = time.monotonic() - start
+        service.stop()
+        return {
+            "pods": pods,
+            "roots": len(slack.roots()),
+            "messages": len(slack.messages),
+            "updates": sum(m.updates for m in slack.messages),
+            "429s": slack.rate_limited,
+            "seconds": elapsed,
+        }
+    finally:
+        slack.close()
+        store.dispose()
+        engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--restarts", type=int, default=50)
+    parser.add_argument("--burst", type=int, default=100)
+    args = parser.parse_args()
+    with bench_database() as url:
+        engine = make_engine(url)
+        migrations.upgrade(engine)
+        engine.dispose()
+        latencies, floors = latency(url, args.restarts)
+        result = burst(url, args.burst)
+    print(f"alert latency over {len(latencies)} restarts (container death -> Slack receives)")
+    print(
+        f"  Dockyard        p50 {statistics.median(latencies):6.3f} s   "
+        f"p99 {percentile(latencies, 0.99):6.3f} s   max {max(latencies):6.3f} s"
+    )
+    print(
+        f"  Docker floor    p50 {statistics.median(floors):6.3f} s   "
+        f"p99 {percentile(floors, 0.99):6.3f} s   (container start)"
+    )
+    print("  Alertmanager    >= 30 s (group_wait default, before scrape interval and for:)")
+    print(
+        f"burst: {result['pods']} pods of one Deployment crash at once -> "
+        f"{result['roots']} root, {result['messages']} messages, {result['updates']} "
+        f"in-place updates, {result['429s']} 429s (all retried), "
+        f"{result['seconds']:.1f} s to deliver everything"
+    )
+
+
+if __name__ == "__main__":
+    main()

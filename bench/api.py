@@ -1,0 +1,362 @@
+"""API latency: Dockyard over real HTTPS beside a raw psycopg read of the same rows (the floor).
+
+Run: .venv/bin/python -m bench.api [--pods 1000] [--requests 400] [--runs 3] [--clients 1,20]
+(uses DOCKYARD_DATABASE_URL or a throwaway PostgreSQL). The API server runs in its own process
+(uvicorn, TLS, bearer token) so that the clients' threads do not share its interpreter.
+
+For each operation and client count: p50/p99 over ``--requests`` requests, the median of those
+over ``--runs`` runs. Operations: get one pod, list the 1,000 pods of a namespace, create a pod,
+merge-patch a pod's labels, and write-to-watch delay (every client writes while as many
+watchers stream the namespace; the delay runs from the moment a write is sent to the moment a
+watcher receives its event). Floors: the same get and list as one SQL statement on a psycopg
+connection per client, and create/patch through ObjectWriter in-process (no HTTP).
+Targets (issue 3): single-object mutations p99 <= 100 ms with 20 clients; watch p50 <= 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import random
+import socket
+import ssl
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from bench._db import bench_database
+from dockyard.store.db import libpq_url
+
+TOKEN = "bench-admin-token"
+NS = "bench"
+MERGE = {"content-type": "application/merge-patch+json"}
+
+
+def pod(name: str, namespace: str = NS) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": "bench"}},
+        "spec": {
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "busybox:latest",
+                    "command": ["sleep", "3600"],
+                    "env": [{"name": "A", "value": "1"}],
+                    "ports": [{"containerPort": 8080}],
+                }
+            ]
+        },
+    }
+
+
+# --- the server process -------------------------------------------------------------------------
+
+
+def serve(url: str, port: int, cert: str, key: str) -> None:
+    import uvicorn
+
+    from dockyard.server.app import create_app
+    from dockyard.server.auth import TokenAuthenticator, User
+    from dockyard.server.context import ApiContext
+    from dockyard.store.db import make_engine
+    from dockyard.store.events import EventStore
+    from dockyard.store.writer import ObjectWriter
+
+    engine = make_engine(url, pool_size=20)
+    store = EventStore(engine)
+    ctx = ApiContext(
+        engine=engine, store=store, database_url=url, writer=ObjectWriter(store), poll_interval=1.0
+    )
+    admin = User("bench", "u0", ("system:masters",))
+    app = create_app(ctx, TokenAuthenticator([(TOKEN, admin)]))
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        ssl_certfile=cert,
+        ssl_keyfile=key,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- measuring ----------------------------------------------------------------------------------
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return statistics.median(ordered), p99
+
+
+def concurrently(clients: int, total: int, op: Callable[[int, int], None]) -> list[float]:
+    """Run ``op(client, i)`` ``total`` times over ``clients`` threads; latencies in ms."""
+    samples: list[float] = []
+    lock = threading.Lock()
+    per_client = max(1, total // clients)
+
+    def run(client: int) -> None:
+        mine = []
+        for i in range(per_client):
+            started = time.perf_counter()
+            op(client, i)
+            mine.append((time.perf_counter() - started) * 1000)
+        with lock:
+            samples.extend(mine)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return samples
+
+
+class Bench:
+    def __init__(self, base: str, cert: Path, db_url: str, pods: int) -> None:
+        self.base, self.db_url, self.pods = base, db_url, pods
+        self.verify = ssl.create_default_context(cafile=str(cert))
+        self.local = threading.local()
+
+    def http(self) -> httpx.Client:
+        client = getattr(self.local, "http", None)
+        if client is None:
+            client = httpx.Client(
+                base_url=self.base,
+                verify=self.verify,
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                timeout=60,
+            )
+            self.local.http = client
+        return client
+
+    def sql(self) -> psycopg.Connection[Any]:
+        conn = getattr(self.local, "sql", None)
+        if conn is None:
+            conn = psycopg.connect(libpq_url(self.db_url), autocommit=True)
+            self.local.sql = conn
+        return conn
+
+    def check(self, response: httpx.Response, code: int) -> None:
+        if response.status_code != code:
+            raise RuntimeError(f"{response.request.method} {response.url}: {response.text[:300]}")
+
+    # -- operations -------------------------------------------------------------------------
+
+    def get(self, client: int, i: int) -> None:
+        name = f"p-{random.randrange(self.pods):05d}"
+        self.check(self.http().get(f"/api/v1/namespaces/{NS}/pods/{name}"), 200)
+
+    def get_floor(self, client: int, i: int) -> None:
+        name = f"p-{random.randrange(self.pods):05d}"
+        self.sql().execute(
+            "SELECT body FROM objects WHERE kind = 'Pod' AND namespace = %s AND name = %s",
+            (NS, name),
+        ).fetchone()
+
+    def list(self, client: int, i: int) -> None:
+        response = self.http().get(f"/api/v1/namespaces/{NS}/pods")
+        self.check(response, 200)
+        assert len(response.json()["items"]) == self.pods
+
+    def list_floor(self, client: int, i: int) -> None:
+        rows = (
+            self.sql()
+            .execute(
+                "SELECT body FROM objects WHERE kind = 'Pod' AND namespace = %s "
+                "ORDER BY namespace, name",
+                (NS,),
+            )
+            .fetchall()
+        )
+        assert len(rows) == self.pods
+
+    def create(self, client: int, i: int) -> None:
+        body = pod(f"c-{uuid.uuid4().hex[:12]}", "bench-writes")
+        self.check(self.http().post("/api/v1/namespaces/bench-writes/pods", json=body), 201)
+
+    def patch(self, client: int, i: int) -> None:
+        # Each client patches its own pods: the figure is the write path, not retry storms.
+        name = f"p-{(client * 37 + i) % self.pods:05d}"
+        body = {"metadata": {"labels": {"rev": f"{client}-{i}-{random.random()}"}}}
+        path = f"/api/v1/namespaces/{NS}/pods/{name}"
+        self.check(self.http().patch(path, json=body, headers=MERGE), 200)
+
+
+def watch_delays(bench: Bench, clients: int, writes: int) -> list[float]:
+    """``clients`` writers and ``clients`` watchers; each watcher's delay for each write."""
+    namespace = f"bench-watch-{uuid.uuid4().hex[:6]}"
+    ns_body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+    bench.check(bench.http().post("/api/v1/namespaces", json=ns_body), 201)
+    listed = bench.http().get(f"/api/v1/namespaces/{namespace}/pods").json()
+    start_rv = listed["metadata"]["resourceVersion"]
+    sent: dict[str, float] = {}
+    delays: list[float] = []
+    lock = threading.Lock()
+    per_client = max(1, writes // clients)
+    expected = per_client * clients
+    ready = threading.Barrier(clients + 1)
+
+    def watcher() -> None:
+        received = 0
+        params = {"watch": "1", "resourceVersion": start_rv, "timeoutSeconds": "120"}
+        with (
+            httpx.Client(
+                base_url=bench.base,
+                verify=bench.verify,
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                timeout=120,
+            ) as c,
+            c.stream("GET", f"/api/v1/namespaces/{namespace}/pods", params=params) as response,
+        ):
+            ready.wait()
+            for line in response.iter_lines():
+                if not line:
+                    continue
+                now = time.perf_counter()
+                name = json.loads(line)["object"]["metadata"]["name"]
+                with lock:
+                    delays.append((now - sent[name]) * 1000)
+                received += 1
+                if received == expected:
+                    return
+
+    watchers = [threading.Thread(target=watcher) for _ in range(clients)]
+    for t in watchers:
+        t.start()
+    ready.wait()
+
+    def write(client: int, i: int) -> None:
+        name = f"w-{client}-{i}"
+        with lock:
+            sent[name] = time.perf_counter()
+        bench.check(
+            bench.http().post(f"/api/v1/namespaces/{namespace}/pods", json=pod(name, namespace)),
+            201,
+        )
+        time.sleep(0.005)  # a steady stream of writes, not one burst
+
+    concurrently(clients, expected, write)
+    for t in watchers:
+        t.join(timeout=120)
+    return delays
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def seed(url: str, pods: int) -> None:
+    from dockyard.store import migrations
+    from dockyard.store.db import make_engine
+    from dockyard.store.events import EventStore
+    from dockyard.store.writer import Actor, ObjectWriter
+
+    engine = make_engine(url)
+    migrations.upgrade(engine)
+    writer = ObjectWriter(EventStore(engine))
+    actor = Actor("bench", source="bench")
+    with engine.begin() as conn:
+        for ns in (NS, "bench-writes"):
+            body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+            writer.create_in(conn, body, actor=actor)
+        for i in range(pods):
+            writer.create_in(conn, pod(f"p-{i:05d}"), actor=actor)
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pods", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--list-requests", type=int, default=60)
+    parser.add_argument("--watch-writes", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--clients", default="1,20")
+    args = parser.parse_args()
+    client_counts = [int(c) for c in args.clients.split(",")]
+    from dockyard.server.tls import ensure_self_signed
+
+    with bench_database() as url, tempfile.TemporaryDirectory() as tmp:
+        seed(url, args.pods)
+        cert, key = ensure_self_signed(Path(tmp))
+        port = free_port()
+        spawn = multiprocessing.get_context("spawn")
+        server = spawn.Process(target=serve, args=(url, port, str(cert), str(key)), daemon=True)
+        server.start()
+        base = f"https://127.0.0.1:{port}"
+        bench = Bench(base, cert, url, args.pods)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if bench.http().get("/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the API server did not become ready")
+            time.sleep(0.1)
+        try:
+            report(bench, args, client_counts)
+        finally:
+            server.kill()  # before the database is dropped under it
+            server.join(10)
+
+
+def report(bench: Bench, args: argparse.Namespace, client_counts: list[int]) -> None:
+    ops: list[tuple[str, Callable[[int, int], None], Callable[[int, int], None] | None, int]] = [
+        ("get", bench.get, bench.get_floor, args.requests),
+        (f"list {args.pods}", bench.list, bench.list_floor, args.list_requests),
+        ("create", bench.create, None, args.requests),
+        ("patch", bench.patch, None, args.requests),
+    ]
+    header = (
+        f"{'operation':<12}{'clients':>8}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'floor p50':>11}{'floor p99':>11}{'x p50':>8}{'x p99':>8}"
+    )
+    print(f"median of {args.runs} runs; floor = raw psycopg read of the same rows")
+    print(header)
+    for name, op, floor, total in ops:
+        for clients in client_counts:
+            figures = []
+            floors = []
+            for _ in range(args.runs):
+                figures.append(percentiles(concurrently(clients, total, op)))
+                if floor is not None:
+                    floors.append(percentiles(concurrently(clients, total, floor)))
+            p50 = statistics.median(f[0] for f in figures)
+            p99 = statistics.median(f[1] for f in figures)
+            line = f"{name:<12}{clients:>8}{p50:>9.2f}{p99:>9.2f}"
+            if floors:
+                f50 = statistics.median(f[0] for f in floors)
+                f99 = statistics.median(f[1] for f in floors)
+                line += f"{f50:>11.2f}{f99:>11.2f}{p50 / f50:>8.1f}{p99 / f99:>8.1f}"
+            print(line, flush=True)
+    for clients in client_counts:
+        runs = [
+            percentiles(watch_delays(bench, clients, args.watch_writes)) for _ in range(args.runs)
+        ]
+        p50 = statistics.median(r[0] for r in runs)
+        p99 = statistics.median(r[1] for r in runs)
+        print(f"{'watch delay':<12}{clients:>8}{p50:>9.2f}{p99:>9.2f}", flush=True)
+    print("targets: create/patch p99 <= 100 ms with 20 clients; watch delay p50 <= 50 ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""`dockyard server` (the Kubernetes-style API) and `dockyard kubeconfig` (a config for kubectl)."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+import yaml
+
+from dockyard.cli.context import open_database
+from dockyard.server.app import create_app
+from dockyard.server.auth import TokenAuthenticator, TokenFileError, parse_token_file
+from dockyard.server.context import ApiContext
+from dockyard.server.tls import TlsSetupError, ensure_self_signed
+from dockyard.settings import Settings
+from dockyard.store.writer import ObjectWriter
+
+
+def add_parser(subparsers: Any) -> None:
+    server = subparsers.add_parser(
+        "server",
+        help="serve the Kubernetes-style API (kubectl and Kubernetes clients work against it)",
+        description="Run the API server on the configured database. Clients authenticate with "
+        "bearer tokens from the token file (DOCKYARD_API_TOKEN_FILE or --token-file).",
+    )
+    server.add_argument("--host", help="listen address (default DOCKYARD_API_HOST, 127.0.0.1)")
+    server.add_argument("--port", type=int, help="listen port (default DOCKYARD_API_PORT, 6443)")
+    server.add_argument("--token-file", type=Path, help='lines of token,user,uid,"groups"')
+    server.add_argument(
+        "--allow-anonymous",
+        action="store_true",
+        help="serve requests without a token (role: DOCKYARD_API_ANONYMOUS_ROLE)",
+    )
+    server.set_defaults(handler=server_command)
+
+    kubeconfig = subparsers.add_parser(
+        "kubeconfig",
+        help="print a kubeconfig for a user of the token file",
+        description="Print a kubeconfig that points kubectl at this Dockyard API server as the "
+        "given user (the token comes from the token file). Save it and use KUBECONFIG=...",
+    )
+    kubeconfig.add_argument("--user", required=True, help="user name from the token file")
+    kubeconfig.add_argument("--server", help="API URL (default http://<api_host>:<api_port>)")
+    kubeconfig.add_argument("--token-file", type=Path, help="token file (default from settings)")
+    kubeconfig.add_argument("--namespace", default="default", help="the context's namespace")
+    kubeconfig.set_defaults(handler=kubeconfig_command)
+
+
+def _token_file(args: argparse.Namespace, settings: Settings) -> Path | None:
+    path: Path | None = args.token_file or settings.api_token_file
+    return path
+
+
+def tls_files(settings: Settings) -> tuple[Path, Path]:
+    """The configured certificate and key, or the self-signed pair in the data directory."""
+    if settings.api_tls_cert_file and settings.api_tls_key_file:
+        return settings.api_tls_cert_file, settings.api_tls_key_file
+    return ensure_self_signed(settings.data_dir / "api-tls")
+
+
+def server_command(args: argparse.Namespace, settings: Settings) -> int:
+    token_file = _token_file(args, settings)
+    allow_anonymous = args.allow_anonymous or settings.api_allow_anonymous
+    if token_file is None and not allow_anonymous:
+        print(
+            "error: no token file: set DOCKYARD_API_TOKEN_FILE or --token-file (or allow "
+            "anonymous access with --allow-anonymous)",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        authenticator = (
+            TokenAuthenticator.from_file(token_file) if token_file else TokenAuthenticator()
+        )
+    except TokenFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    host = args.host or settings.api_host
+    port = args.port if args.port is not None else settings.api_port
+    try:
+        cert, key = tls_files(settings)
+    except TlsSetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    with open_database(settings) as db:
+        ctx = ApiContext(
+            engine=db.engine,
+            store=db.store,
+            database_url=db.url,
+            writer=ObjectWriter(db.store),
+            max_body_bytes=settings.api_max_body_bytes,
+            poll_interval=settings.poll_interval_seconds,
+        )
+        app = create_app(
+            ctx,
+            authenticator,
+            allow_anonymous=allow_anonymous,
+            anonymous_role=settings.api_anonymous_role,
+        )
+        print(f"Dockyard API on https://{host}:{port} (certificate {cert})", flush=True)
+        # access_log off: request lines carry no tokens, but keep the log to our own messages.
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            ssl_certfile=str(cert),
+            ssl_keyfile=str(key),
+        )
+    return 0
+
+
+def kubeconfig_for(
+    server: str, user: str, token: str, ca_pem: bytes, namespace: str = "default"
+) -> str:
+    cluster = {"server": server, "certificate-authority-data": base64.b64encode(ca_pem).decode()}
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "dockyard", "cluster": cluster}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [
+            {
+                "name": f"{user}@dockyard",
+                "context": {"cluster": "dockyard", "user": user, "namespace": namespace},
+            }
+        ],
+        "current-context": f"{user}@dockyard",
+        "preferences": {},
+    }
+    text: str = yaml.safe_dump(config, sort_keys=False)
+    return text
+
+
+def kubeconfig_command(args: argparse.Namespace, settings: Settings) -> int:
+    token_file = _token_file(args, settings)
+    if token_file is None:
+        print("error: no token file: set DOCKYARD_API_TOKEN_FILE or --token-file", file=sys.stderr)
+        return 1
+    try:
+        entries = parse_token_file(token_file.read_text(), str(token_file))
+    except (OSError, TokenFileError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    token = next((t for t, user in entries if user.name == args.user), None)
+    if token is None:
+        print(f"error: no user {args.user!r} in {token_file}", file=sys.stderr)
+        return 1
+    try:
+        cert, _key = tls_files(settings)
+    except TlsSetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    server = args.server or f"https://{settings.api_host}:{settings.api_port}"
+    sys.stdout.write(kubeconfig_for(server, args.user, token, cert.read_bytes(), args.namespace))
+    return 0

@@ -1,0 +1,182 @@
+"""Facts from Pod status and agent events; messages within Slack's limits (pure)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from dockyard.notify.facts import Mark, agent_fact, node_facts, pod_facts
+from dockyard.notify.matching import REPLY, ROOT, UPDATE, fact_record, step
+from dockyard.notify.owner_change import spec_changes
+from dockyard.notify.render import (
+    BLOCKS_BUDGET,
+    HEADER_LIMIT,
+    SECTION_LIMIT,
+    merge_replies,
+    render_reply,
+    render_root,
+)
+from dockyard.store.events import RecordedEvent
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def _pod(
+    restarts: int, *, waiting: str | None = None, exit_code: int = 1, reason: str = "Error"
+) -> dict[str, Any]:
+    status: dict[str, Any] = {"name": "app", "restartCount": restarts, "state": {}}
+    if waiting:
+        status["state"] = {"waiting": {"reason": waiting}}
+    if restarts:
+        status["lastState"] = {"terminated": {"exitCode": exit_code, "reason": reason}}
+    return {
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u1", "labels": {"a": "b"}},
+        "spec": {"nodeName": "n1"},
+        "status": {"containerStatuses": [status]},
+    }
+
+
+def test_pod_status_facts_against_marks() -> None:
+    facts, marks = pod_facts(_pod(0), {}, observed_at=NOW, position=1)
+    assert facts == [] and marks["app"] == Mark(0, None)
+    facts, marks = pod_facts(
+        _pod(1, exit_code=137, reason="OOMKilled"), marks, observed_at=NOW, position=2
+    )
+    assert [f.reasons for f in facts] == [frozenset({"Restarted", "OOMKilled"})]
+    assert facts[0].exit_code == 137 and facts[0].node == "n1"
+    facts, marks = pod_facts(
+        _pod(1, waiting="CrashLoopBackOff"), marks, observed_at=NOW, position=3
+    )
+    assert [f.reasons for f in facts] == [frozenset({"CrashLoopBackOff"})]
+    facts, marks = pod_facts(
+        _pod(1, waiting="CrashLoopBackOff"), marks, observed_at=NOW, position=4
+    )
+    assert facts == []  # the same wait again is not news
+    facts, _ = pod_facts(
+        _pod(2, exit_code=0, reason="Completed"), marks, observed_at=NOW, position=5
+    )
+    assert [f.reasons for f in facts] == [frozenset({"Restarted"})]
+
+
+def test_node_not_ready_once_per_outage() -> None:
+    def node(status: str) -> dict[str, Any]:
+        return {
+            "metadata": {"name": "n1"},
+            "status": {"conditions": [{"type": "Ready", "status": status}]},
+        }
+
+    facts, mark = node_facts(node("Unknown"), None, observed_at=NOW, position=1)
+    assert [f.reasons for f in facts] == [frozenset({"NodeNotReady"})]
+    facts, mark = node_facts(node("Unknown"), mark, observed_at=NOW, position=2)
+    assert facts == []
+    facts, mark = node_facts(node("True"), mark, observed_at=NOW, position=3)
+    facts, mark = node_facts(node("False"), mark, observed_at=NOW, position=4)
+    assert len(facts) == 1
+
+
+def _event(type_: str, data: dict[str, Any]) -> RecordedEvent:
+    return RecordedEvent(7, uuid.uuid4(), "pod-runtime:u1", 1, type_, 1, data, {}, NOW)
+
+
+def test_agent_hook_failure_merges_with_the_restart_it_causes() -> None:
+    base = {
+        "namespace": "ns",
+        "pod": "p",
+        "podUID": "u1",
+        "node": "n1",
+        "container": "app",
+        "containerID": "c",
+    }
+    fact = agent_fact(
+        _event(
+            "FailedPostStartHook",
+            {
+                **base,
+                "hook": "postStart",
+                "handler": "exec",
+                "message": "exit 3",
+                "output": "line1\nboom",
+                "restartCount": 1,
+            },
+        ),
+        {"app": Mark(1, None)},
+    )
+    assert fact is not None and fact.reasons == {"FailedPostStartHook"}
+    assert fact.restart_count == 2 and fact.log_tail == ("line1", "boom")
+    restart, _ = pod_facts(_pod(2), {"app": Mark(1, None)}, observed_at=NOW, position=9)
+    opened = step(None, fact)
+    merged = step(opened.summary, restart[0])
+    assert opened.actions == (ROOT,) and merged.actions == (UPDATE,)
+    assert set(merged.summary["reasons"]) >= {"FailedPostStartHook", "Restarted", "Error"}
+    readiness = _event("ContainerUnhealthy", {**base, "probe": "Readiness", "reason": "Unhealthy"})
+    assert agent_fact(readiness, {}) is None
+
+
+def test_episode_steps_root_then_reply_and_update() -> None:
+    marks: dict[str, Mark] = {}
+    facts1, marks = pod_facts(_pod(1), marks, observed_at=NOW, position=1)
+    facts2, marks = pod_facts(_pod(2), marks, observed_at=NOW, position=2)
+    first = step(None, facts1[0])
+    second = step(first.summary, facts2[0])
+    again = step(second.summary, facts2[0])
+    assert (first.actions, second.actions, again.actions) == ((ROOT,), (REPLY, UPDATE), ())
+    assert second.summary["restarts"] == 2
+
+
+def _sizes(message: dict[str, Any]) -> None:
+    blocks = message["blocks"]
+    assert len(json.dumps(blocks)) <= BLOCKS_BUDGET and len(blocks) <= 50
+    assert message["text"]
+    for block in blocks:
+        if block["type"] == "header":
+            assert len(block["text"]["text"]) <= HEADER_LIMIT
+        if "text" in block and block["type"] == "section":
+            assert len(block["text"]["text"]) <= SECTION_LIMIT
+        for field in block.get("fields", []):
+            assert len(field["text"]) <= 2000
+        assert len(block.get("fields", [])) <= 10
+
+
+def test_huge_inputs_stay_within_slack_limits_and_secrets_are_redacted() -> None:
+    facts, _ = pod_facts(_pod(1), {}, observed_at=NOW, position=1)
+    fact = facts[0]
+    summary = step(None, fact).summary
+    summary["first"]["logTail"] = [f"line {n} " + "x" * 500 for n in range(200)] + [
+        "token=xoxb-1234-abcd password=hunter2 card=4111"
+    ]
+    summary["last"]["message"] = "m" * 10_000
+    summary["ownerName"] = "o" * 300
+    summary["pods"] = {f"p{n}": 1 for n in range(100)}
+    summary["ownerChange"] = {
+        "kind": "Deployment",
+        "actor": "alice",
+        "verb": "apply",
+        "at": NOW.isoformat(),
+        "changes": ["c" * 5000],
+    }
+    summary["delivery"] = {}
+    message = render_root(
+        summary,
+        route="r",
+        template="{{pod}} " * 2000,
+        mentions=["here"],
+        redact_patterns=[r"card=\d+"],
+    )
+    _sizes(message)
+    text = json.dumps(message)
+    assert "xoxb-1234" not in text and "hunter2" not in text and "4111" not in text
+    assert "+99 more" in text
+    replies = [render_reply(fact_record(fact)) for _ in range(60)]
+    _sizes(merge_replies(replies))
+
+
+def test_owner_change_names_the_changed_fields() -> None:
+    before = {"template": {"spec": {"containers": [{"image": "a:1", "name": "x"}]}}}
+    after = {"template": {"spec": {"containers": [{"image": "a:2", "name": "x"}]}}, "replicas": 3}
+    assert spec_changes(before, after) == [
+        "spec.replicas set to 3",
+        "spec.template.spec.containers[0].image: a:1 → a:2",
+    ]
