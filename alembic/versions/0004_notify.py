@@ -111,9 +111,12 @@ def upgrade() -> None:
     op.execute(
         "CREATE VIEW alert_dead_letters AS SELECT * FROM alert_deliveries WHERE state = 'dead'"
     )
+    # Part of the audit contract: the read-only auditor role (0002_audit) may read them.
+    op.execute("GRANT SELECT ON alert_deliveries, alert_dead_letters TO dockyard_auditor")
 
 
 def downgrade() -> None:
+    op.execute("REVOKE ALL ON alert_deliveries, alert_dead_letters FROM dockyard_auditor")
     op.execute("DROP VIEW IF EXISTS alert_dead_letters")
     op.execute("DROP VIEW IF EXISTS alert_deliveries")
     for table in (

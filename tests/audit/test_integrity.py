@@ -17,7 +17,15 @@ from dockyard.store.projections import ProjectionRunner
 from tests.audit.cli import run as main
 from tests.audit.scenario import Scenario
 
-VIEWS = ("audit_log", "object_history", "pod_restarts", "container_runs", "node_events")
+VIEWS = (
+    "audit_log",
+    "object_history",
+    "pod_restarts",
+    "container_runs",
+    "node_events",
+    "alert_deliveries",
+    "alert_dead_letters",
+)
 
 
 @pytest.fixture
@@ -51,6 +59,7 @@ def test_auditor_reads_views_only(auditor_url: str) -> None:
             "event_seals",
             "audit_restarts",
             "projection_checkpoints",
+            "notify_outbox",
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(f"SELECT 1 FROM {table} LIMIT 1")

@@ -46,6 +46,12 @@ def add_parser(subparsers: Any) -> None:
     get.add_argument("-l", "--selector", default="", help="label selector (app=web,tier!=db)")
     get.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
     get.add_argument("-w", "--watch", action="store_true", help="after listing, print changes")
+    get.add_argument(
+        "--at",
+        metavar="TIME",
+        help="the object as it was at TIME (RFC 3339, or a duration ago like 2h): from the "
+        "event log; prints YAML unless -o json",
+    )
     add_connection_flags(get)
     get.set_defaults(handler=kube_command(get_command))
 
@@ -155,6 +161,8 @@ def _no_resources(namespace: str | None) -> None:
 
 def get_command(args: argparse.Namespace, settings: Settings) -> int:
     resource, names = split_target(args.type, args.names)
+    if args.at is not None:
+        return _get_at(args, settings, resource, names)
     with connect(settings, args) as client:
         namespace = None if args.all_namespaces or not resource.namespaced else client.namespace
         if args.output in ("yaml", "json", "name"):
@@ -194,6 +202,22 @@ def get_command(args: argparse.Namespace, settings: Settings) -> int:
         if args.watch:
             rv = str((table.get("metadata") or {}).get("resourceVersion", ""))
             _watch_rows(client, resource, namespace, {**params, "resourceVersion": rv}, wide)
+    return 0
+
+
+def _get_at(
+    args: argparse.Namespace, settings: Settings, resource: Resource, names: list[str]
+) -> int:
+    if len(names) != 1:
+        print("error: --at needs exactly one object: dockyard get TYPE NAME --at TIME",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    with connect(settings, args) as client:
+        params = {"resource": resource.plural, "name": names[0], "at": args.at}
+        if resource.namespaced:
+            params["namespace"] = client.namespace
+        obj = client.request("GET", "/apis/dockyard.io/v1/objects-at", params=params)
+    _print_objects([obj], "json" if args.output == "json" else "yaml", resource, single=True)
     return 0
 
 

@@ -24,7 +24,7 @@ from starlette.routing import Route
 import dockyard.notify  # noqa: F401  (registers the dockyard.io/v1 AlertRoute kind)
 from dockyard.model.meta import to_dict
 from dockyard.model.validation import parse_object
-from dockyard.server import agent_api, discovery, openapi, ops
+from dockyard.server import agent_api, discovery, history_api, openapi, ops
 from dockyard.server import status as st
 from dockyard.server.api import handle, resolve
 from dockyard.server.auth import ANONYMOUS, TokenAuthenticator, User, cluster_role
@@ -217,6 +217,7 @@ def create_app(
         Route("/metrics", guarded(metrics_endpoint)),
         Route("/api/{rest:path}", guarded(core), methods=all_methods),
         *agent_api.routes(ctx, guarded),
+        *history_api.routes(ctx, guarded),
         Route("/apis/{rest:path}", guarded(grouped), methods=all_methods),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
