@@ -1,11 +1,18 @@
 """Alert latency: from a container's death to the Slack server receiving the message.
 
-Run: .venv/bin/python -m bench.alert_latency [--restarts N] [--burst PODS]
+Run: .venv/bin/python -m bench.alert_latency [--restarts N] [--burst PODS] [--synthetic]
 (uses DOCKYARD_DATABASE_URL or a throwaway PostgreSQL, the local Docker engine with the offline
 ``busybox:latest`` image, and a local fake Slack Web API from tests/notify/fake_slack.py).
 
-1. Latency: N times, a real container exits (``sh -c 'exit 1'``); as soon as its death is seen
-   (``wait()``), the pod's status is reported the way the agent reports it
+1. Latency with the real node agent (default): an in-process Agent runs a crash-looping pod
+   (``sh -c 'exit 3'``, restart back-off capped at RESTART_CAP s so restarts stay a little
+   over the two messages per restart, reply + in-place update, that Slack's one message per
+   second per channel allows). Latency = the fake Slack's receive time of the message that
+   reports a death minus Docker's ``die`` event time for that container (same host clock);
+   the k-th death is reported by the root (k = 1) or the reply ``restartCount k``. Floor:
+   Docker's own create -> start time for each new container.
+1b. With ``--synthetic``: N times, a real container exits (``sh -c 'exit 1'``); as soon as
+   its death is seen (``wait()``), the pod's status is reported the way the agent reports it
    (``ObjectStatusUpdated``, restartCount + 1). The notifier and sender run in this process as
    ``dockyard notifier`` runs them (NOTIFY wake-ups, paced senders). Latency = the fake Slack's
    receive time minus the engine's ``State.FinishedAt`` (same host clock). Restarts are spaced
@@ -22,6 +29,7 @@ group (plus the scrape interval and any ``for:``; kubernetes-mixin's KubePodCras
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import time
@@ -29,7 +37,9 @@ from datetime import datetime
 from typing import Any
 
 import docker
+from tests.docker.agent_support import AgentHarness, container
 from tests.notify.conftest import crash, make_deployment, make_pod, make_route, set_status
+from tests.notify.docker_events import ContainerEvents
 from tests.notify.fake_slack import TOKEN, FakeSlack
 
 import dockyard.notify  # noqa: F401  (registers AlertRoute)
@@ -42,6 +52,7 @@ from dockyard.store.events import EventStore
 from dockyard.store.writer import ObjectWriter
 
 IMAGE = "busybox:latest"
+RESTART_CAP = 2.0  # the agent's crash back-off cap in the agent mode (kubelet's is 300 s)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -124,6 +135,55 @@ def latency(url: str, restarts: int) -> tuple[list[float], list[float]]:
     return latencies, floors
 
 
+def agent_latency(url: str, restarts: int) -> tuple[list[float], list[float], list[float]]:
+    """Death -> Slack with the real agent; also Docker's start time and death -> next start."""
+    engine = make_engine(url, pool_size=10)
+    store = EventStore(engine)
+    slack = FakeSlack(enforce_rate=0.9)
+    service = _service(url, store, slack)
+    agent = AgentHarness(store, max_container_restart_period=RESTART_CAP)
+    events = ContainerEvents(agent.namespace, "app")
+    try:
+        make_route(agent.writer, "bench-agent", namespaces=[agent.namespace])
+        agent.start_agent()
+        agent.create_pod(
+            "crasher", [container("app", "sh", "-c", "exit 3")], restartPolicy="Always"
+        )
+        want = re.compile(rf"restartCount {restarts}(?!\d)")
+        deadline = time.monotonic() + 60 + restarts * (RESTART_CAP + 2)
+        while True:
+            with slack.lock:
+                done = any(m.thread_ts is not None and want.search(m.text) for m in slack.messages)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"restart {restarts} never reached Slack")
+            time.sleep(0.05)
+        agent.stop_agent()
+        offset = time.time() - time.monotonic()
+        with slack.lock:
+            received: dict[int, float] = {}
+            for message in slack.messages:
+                if message.thread_ts is None:
+                    received[1] = message.received + offset
+                elif found := re.search(r"restartCount (\d+)", message.text):
+                    received.setdefault(int(found.group(1)), message.received + offset)
+    finally:
+        service.stop()
+        agent.cleanup()
+        events.close()
+        slack.close()
+        store.dispose()
+        engine.dispose()
+    deaths, creates, starts = (events.times(s) for s in ("die", "create", "start"))
+    latencies = [received[k] - died for k, died in enumerate(deaths, 1) if k in received]
+    floors = [start - create for create, start in zip(creates, starts, strict=False)]
+    to_next_start = [start - died for died, start in zip(deaths, starts[1:], strict=False)]
+    if len(latencies) < restarts or min(latencies) < 0:
+        raise RuntimeError(f"deaths and messages do not pair up: {len(deaths)} deaths, {received}")
+    return latencies[:restarts], floors, to_next_start
+
+
 def burst(url: str, pods: int) -> dict[str, float]:
     engine = make_engine(url, pool_size=10)
     store = EventStore(engine)
@@ -169,23 +229,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--restarts", type=int, default=50)
     parser.add_argument("--burst", type=int, default=100)
+    parser.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="report the Pod status from the bench instead of running the real agent",
+    )
     args = parser.parse_args()
+    load_before = os.getloadavg()
     with bench_database() as url:
         engine = make_engine(url)
         migrations.upgrade(engine)
         engine.dispose()
-        latencies, floors = latency(url, args.restarts)
-        result = burst(url, args.burst)
-    print(f"alert latency over {len(latencies)} restarts (container death -> Slack receives)")
+        backoff: list[float] = []
+        if args.synthetic:
+            latencies, floors = latency(url, args.restarts)
+        else:
+            latencies, floors, backoff = agent_latency(url, args.restarts)
+        result = burst(url, args.burst) if args.burst else None
+    mode = "bench writes the Pod status" if args.synthetic else "real node agent"
+    print(
+        f"alert latency over {len(latencies)} restarts ({mode}; container death -> Slack receives)"
+    )
     print(
         f"  Dockyard        p50 {statistics.median(latencies):6.3f} s   "
         f"p99 {percentile(latencies, 0.99):6.3f} s   max {max(latencies):6.3f} s"
     )
     print(
         f"  Docker floor    p50 {statistics.median(floors):6.3f} s   "
-        f"p99 {percentile(floors, 0.99):6.3f} s   (container start)"
+        f"p99 {percentile(floors, 0.99):6.3f} s   (container create -> start)"
     )
+    if backoff:
+        print(
+            f"  death -> next start p50 {statistics.median(backoff):6.3f} s "
+            f"(agent crash back-off, capped at {RESTART_CAP} s here; kubelet: 10 s .. 300 s)"
+        )
     print("  Alertmanager    >= 30 s (group_wait default, before scrape interval and for:)")
+    load_after = os.getloadavg()
+    print(f"load average (1, 5, 15 min): before {load_before}, after {load_after}")
+    if result is None:
+        return
     print(
         f"burst: {result['pods']} pods of one Deployment crash at once -> "
         f"{result['roots']} root, {result['messages']} messages, {result['updates']} "

@@ -1,6 +1,7 @@
 """API latency: Dockyard over real HTTPS beside a raw psycopg read of the same rows (the floor).
 
 Run: .venv/bin/python -m bench.api [--pods 1000] [--requests 400] [--runs 3] [--clients 1,20]
+[--only create,patch,watch] [--workers 2]
 (uses DOCKYARD_DATABASE_URL or a throwaway PostgreSQL). The API server runs in its own process
 (uvicorn, TLS, bearer token) so that the clients' threads do not share its interpreter.
 
@@ -18,10 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import random
 import socket
 import ssl
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -63,9 +66,9 @@ def pod(name: str, namespace: str = NS) -> dict[str, Any]:
 # --- the server process -------------------------------------------------------------------------
 
 
-def serve(url: str, port: int, cert: str, key: str) -> None:
-    import uvicorn
-
+def bench_app() -> Any:
+    """The server's app for one uvicorn process (a factory: with ``--workers`` each worker
+    process builds its own engine, log hub and watchers)."""
     from dockyard.server.app import create_app
     from dockyard.server.auth import TokenAuthenticator, User
     from dockyard.server.context import ApiContext
@@ -73,15 +76,27 @@ def serve(url: str, port: int, cert: str, key: str) -> None:
     from dockyard.store.events import EventStore
     from dockyard.store.writer import ObjectWriter
 
+    url = os.environ["DOCKYARD_BENCH_DATABASE_URL"]
     engine = make_engine(url, pool_size=20)
     store = EventStore(engine)
     ctx = ApiContext(
         engine=engine, store=store, database_url=url, writer=ObjectWriter(store), poll_interval=1.0
     )
     admin = User("bench", "u0", ("system:masters",))
-    app = create_app(ctx, TokenAuthenticator([(TOKEN, admin)]))
+    return create_app(ctx, TokenAuthenticator([(TOKEN, admin)]))
+
+
+def serve(url: str, port: int, cert: str, key: str, workers: int = 1) -> None:
+    import uvicorn
+
+    os.environ["DOCKYARD_BENCH_DATABASE_URL"] = url
+    if workers > 1:
+        # uvicorn hands stdin's descriptor to its workers; this process's is closed.
+        sys.stdin = None  # type: ignore[assignment]
     uvicorn.run(
-        app,
+        "bench.api:bench_app",
+        factory=True,
+        workers=workers,
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -289,6 +304,10 @@ def main() -> None:
     parser.add_argument("--watch-writes", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--clients", default="1,20")
+    parser.add_argument(
+        "--only", default="", help="comma-separated subset of: get,list,create,patch,watch"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = parser.parse_args()
     client_counts = [int(c) for c in args.clients.split(",")]
     from dockyard.server.tls import ensure_self_signed
@@ -298,39 +317,48 @@ def main() -> None:
         cert, key = ensure_self_signed(Path(tmp))
         port = free_port()
         spawn = multiprocessing.get_context("spawn")
-        server = spawn.Process(target=serve, args=(url, port, str(cert), str(key)), daemon=True)
+        # Not a daemon: with --workers, uvicorn starts worker processes of its own.
+        server = spawn.Process(target=serve, args=(url, port, str(cert), str(key), args.workers))
         server.start()
         base = f"https://127.0.0.1:{port}"
         bench = Bench(base, cert, url, args.pods)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if bench.http().get("/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the API server did not become ready")
-            time.sleep(0.1)
         try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if bench.http().get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the API server did not become ready")
+                time.sleep(0.1)
             report(bench, args, client_counts)
         finally:
-            server.kill()  # before the database is dropped under it
+            server.terminate()  # (uvicorn stops its workers) before the database is dropped
             server.join(10)
+            if server.is_alive():
+                server.kill()
+                server.join(10)
 
 
 def report(bench: Bench, args: argparse.Namespace, client_counts: list[int]) -> None:
+    only = set(filter(None, args.only.split(",")))
     ops: list[tuple[str, Callable[[int, int], None], Callable[[int, int], None] | None, int]] = [
         ("get", bench.get, bench.get_floor, args.requests),
         (f"list {args.pods}", bench.list, bench.list_floor, args.list_requests),
         ("create", bench.create, None, args.requests),
         ("patch", bench.patch, None, args.requests),
     ]
+    ops = [op for op in ops if not only or op[0].split()[0] in only]
     header = (
         f"{'operation':<12}{'clients':>8}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'floor p50':>11}{'floor p99':>11}{'x p50':>8}{'x p99':>8}"
     )
-    print(f"median of {args.runs} runs; floor = raw psycopg read of the same rows")
+    print(
+        f"median of {args.runs} runs; {args.workers} server worker process(es); "
+        "floor = raw psycopg read of the same rows"
+    )
     print(header)
     for name, op, floor, total in ops:
         for clients in client_counts:
@@ -348,7 +376,7 @@ def report(bench: Bench, args: argparse.Namespace, client_counts: list[int]) -> 
                 f99 = statistics.median(f[1] for f in floors)
                 line += f"{f50:>11.2f}{f99:>11.2f}{p50 / f50:>8.1f}{p99 / f99:>8.1f}"
             print(line, flush=True)
-    for clients in client_counts:
+    for clients in client_counts if not only or "watch" in only else []:
         runs = [
             percentiles(watch_delays(bench, clients, args.watch_writes)) for _ in range(args.runs)
         ]

@@ -84,14 +84,14 @@ def main() -> None:
         started = time.perf_counter()
         written = generate(store, args.events)
         gen_s = time.perf_counter() - started
-        print(f"fixture: {written:,} events in {gen_s:.0f}s ({written / gen_s:,.0f}/s)")
+        print(f"fixture: {written:,} events in {gen_s:.0f}s ({written / gen_s:,.0f}/s)", flush=True)
         with engine.begin() as conn:  # what autovacuum's analyze does on a live system
             conn.exec_driver_sql("ANALYZE events")
         runner = ProjectionRunner(engine, store, audit_projections(), batch_size=20_000)
         for projection in runner.projections:
             started = time.perf_counter()
             runner.catch_up(projection)
-            print(f"projection {projection.name}: {time.perf_counter() - started:.0f}s")
+            print(f"projection {projection.name}: {time.perf_counter() - started:.0f}s", flush=True)
         store.dispose()
         engine.dispose()
         with psycopg.connect(libpq_url(url), autocommit=True) as conn:

@@ -220,6 +220,14 @@ def _derived_tables() -> None:
     op.execute("CREATE INDEX audit_container_runs_pod ON audit_container_runs (namespace, pod)")
     op.execute(
         """
+        CREATE TABLE audit_changes (
+            position bigint PRIMARY KEY,
+            changes  jsonb  NOT NULL
+        )
+        """
+    )
+    op.execute(
+        """
         CREATE TABLE event_seals (
             position bigint PRIMARY KEY,
             digest   bytea  NOT NULL,
@@ -247,21 +255,25 @@ def _views() -> None:
                {NAME}                                          AS name,
                e.stream_id                                     AS uid,
                e.version,
-               dockyard_json_diff(prev.object, e.data -> 'object') AS changes,
+               -- Stored by the audit_changes projection; until it has caught up, computed.
+               -- A scalar subquery inside coalesce runs only when the stored value is missing.
+               coalesce(ac.changes, dockyard_json_diff(
+                   (SELECT p.data -> 'object'
+                      FROM events p
+                     WHERE p.stream_id = e.stream_id AND p.version < e.version
+                       AND p.type IN {OBJECT_TYPES}
+                     ORDER BY p.version DESC LIMIT 1),
+                   e.data -> 'object'))                        AS changes,
                e.metadata ->> 'request_id'                     AS request_id,
                e.metadata ->> 'client_address'                 AS client_address,
                e.metadata ->> 'user_agent'                     AS user_agent,
                (e.metadata ->> 'causation')::bigint            AS causation
           FROM events e
-          -- The previous version of the same object. Equivalent to lag() over
-          -- (stream_id ORDER BY version), but a window function would stop filters on actor,
-          -- kind or namespace from reaching the indexes: the whole log would be windowed.
-          LEFT JOIN LATERAL (
-                SELECT p.data -> 'object' AS object
-                  FROM events p
-                 WHERE p.stream_id = e.stream_id AND p.version < e.version
-                   AND p.type IN {OBJECT_TYPES}
-                 ORDER BY p.version DESC LIMIT 1) prev ON true
+          -- A left join on audit_changes' key: a query that does not read `changes` never
+          -- touches the table (the planner removes the join). The fallback's previous version
+          -- is a per-row lookup rather than lag() over (stream_id ORDER BY version): a window
+          -- function would stop filters on actor, kind or namespace from reaching the indexes.
+          LEFT JOIN audit_changes ac ON ac.position = e.position
          WHERE e.type IN {DESIRED}
         """
     )
@@ -417,7 +429,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION dockyard_object_at(text, text, text, timestamptz)")
     for view in ("node_events", "container_runs", "pod_restarts", "object_history", "audit_log"):
         op.execute(f"DROP VIEW {view}")
-    for table in ("event_seals", "audit_container_runs", "audit_restarts"):
+    for table in ("event_seals", "audit_changes", "audit_container_runs", "audit_restarts"):
         op.execute(f"DROP TABLE {table}")
     for index in ("events_audit_object", "events_audit_namespace", "events_audit_actor"):
         op.execute(f"DROP INDEX {index}")

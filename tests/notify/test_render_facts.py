@@ -61,6 +61,46 @@ def test_pod_status_facts_against_marks() -> None:
     assert [f.reasons for f in facts] == [frozenset({"Restarted"})]
 
 
+def _died(
+    restarts: int, exit_code: int, *, policy: str = "Always", deleting: bool = False
+) -> dict[str, Any]:
+    pod = _pod(restarts)
+    pod["spec"]["restartPolicy"] = policy
+    if deleting:
+        pod["metadata"]["deletionTimestamp"] = "2026-11-26T12:00:00Z"
+    ended = {"exitCode": exit_code, "reason": "Error" if exit_code else "Completed"}
+    pod["status"]["containerStatuses"][0]["state"] = {"terminated": ended}
+    return pod
+
+
+def test_a_death_that_will_restart_is_the_restart_fact_before_the_back_off() -> None:
+    marks = {"app": Mark(1, None)}
+    facts, marks = pod_facts(_died(1, 3), marks, observed_at=NOW, position=1)
+    assert [(f.reasons, f.restart_count, f.exit_code) for f in facts] == [
+        (frozenset({"Restarted", "Error"}), 2, 3)
+    ]
+    assert marks["app"] == Mark(2, None)
+    # The restart it announced shows up after the back-off: already told, not news again.
+    facts, marks = pod_facts(_pod(2, exit_code=3), marks, observed_at=NOW, position=2)
+    assert facts == []
+    facts, _ = pod_facts(_died(2, 3), marks, observed_at=NOW, position=3)
+    assert [f.restart_count for f in facts] == [3]
+
+
+def test_a_death_that_is_not_restarted_is_no_restart() -> None:
+    for pod in (
+        _died(0, 0, policy="OnFailure"),
+        _died(0, 1, policy="Never"),
+        _died(0, 137, deleting=True),  # killed because the pod is being deleted
+    ):
+        facts, _ = pod_facts(pod, {"app": Mark(0, None)}, observed_at=NOW, position=1)
+        assert facts == [], pod
+    init = _died(0, 0)
+    status = init["status"]
+    status["initContainerStatuses"] = status.pop("containerStatuses")
+    assert pod_facts(init, {}, observed_at=NOW, position=1)[0] == []  # init done, not restarted
+
+
 def test_node_not_ready_once_per_outage() -> None:
     def node(status: str) -> dict[str, Any]:
         return {

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from dockyard.audit.projection import ContainerRestartsProjection, ContainerRunsProjection
+from dockyard.audit.projection import (
+    AuditChangesProjection,
+    ContainerRestartsProjection,
+    ContainerRunsProjection,
+)
 from dockyard.audit.seals import SealsProjection
 from dockyard.store.projections import Projection
 
 
 def audit_projections() -> list[Projection]:
     """The audit read models, for store/registry.py's ``all_projections()``."""
-    return [ContainerRestartsProjection(), ContainerRunsProjection(), SealsProjection()]
+    return [
+        AuditChangesProjection(),
+        ContainerRestartsProjection(),
+        ContainerRunsProjection(),
+        SealsProjection(),
+    ]

@@ -1,9 +1,12 @@
-"""The audit read models: container restarts and runs (``pod_restarts``, ``container_runs``).
+"""The audit read models: container restarts and runs (``pod_restarts``, ``container_runs``)
+and each desired-state change's paths (``audit_log.changes``).
 
 A restart is not visible in one event: it is a Pod status update whose container's
 ``restartCount`` is higher than in the pod's previous version. Finding that needs the previous
 version, which no index on the log can answer for a million events in 100 ms, so the facts are
-folded here, asynchronously, into two small indexed tables. Appends pay nothing for them.
+folded here, asynchronously, into small indexed tables. Appends pay nothing for them. Likewise
+a change's paths need the previous version and a recursive JSON diff (~0.2 ms per event): stored
+once here, ``audit_log`` reads them instead of diffing every version a query touches.
 
 Both projections are set-based (one statement per batch, nothing crosses into Python) and
 idempotent: a replayed event changes nothing, so a rebuild equals the live tables.
@@ -15,7 +18,13 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection
 
-from dockyard.store.event_types import OBJECT_EVENT_TYPES
+from dockyard.store.event_types import (
+    OBJECT_EVENT_TYPES,
+    ObjectCreated,
+    ObjectDeleted,
+    ObjectDeletionRequested,
+    ObjectUpdated,
+)
 from dockyard.store.projections import EventBatch
 
 _POD_EVENTS = """
@@ -158,3 +167,40 @@ class ContainerRunsProjection:
     def apply(self, conn: Connection, batch: EventBatch) -> None:
         params = {"after": batch.after, "until": batch.until, "types": sorted(OBJECT_EVENT_TYPES)}
         conn.exec_driver_sql(_RUNS, params)
+
+
+_DESIRED_TYPES = tuple(
+    t.name for t in (ObjectCreated, ObjectUpdated, ObjectDeletionRequested, ObjectDeleted)
+)
+
+# The same previous version and diff that audit_log computes when a row is not stored yet.
+_CHANGES = """
+INSERT INTO audit_changes (position, changes)
+SELECT e.position, dockyard_json_diff(prev.object, e.data -> 'object')
+  FROM events e
+  LEFT JOIN LATERAL (
+        SELECT p.data -> 'object' AS object
+          FROM events p
+         WHERE p.stream_id = e.stream_id AND p.version < e.version
+           AND p.type = ANY(%(object_types)s)
+         ORDER BY p.version DESC LIMIT 1) prev ON true
+ WHERE e.position > %(after)s AND e.position <= %(until)s AND e.type = ANY(%(types)s)
+ON CONFLICT (position) DO NOTHING
+"""
+
+
+class AuditChangesProjection:
+    """``audit_changes``: each desired-state change's paths (``audit_log.changes``)."""
+
+    name = "audit_changes"
+    tables: Sequence[str] = ("audit_changes",)
+    event_types: Sequence[str] | None = _DESIRED_TYPES
+
+    def apply(self, conn: Connection, batch: EventBatch) -> None:
+        params = {
+            "after": batch.after,
+            "until": batch.until,
+            "types": list(_DESIRED_TYPES),
+            "object_types": sorted(OBJECT_EVENT_TYPES),
+        }
+        conn.exec_driver_sql(_CHANGES, params)

@@ -85,13 +85,22 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe(
         "top_crash_looping",
         "The top crash-looping containers this week, with their exit reasons",
-        """SELECT namespace, pod, container, count(*) AS restarts,
-       array_agg(DISTINCT reason) AS reasons, max(time) AS last_restart
-  FROM pod_restarts
- WHERE time >= now() - interval '7 days'
- GROUP BY namespace, pod, container
- ORDER BY restarts DESC, namespace, pod, container
- LIMIT 10""",
+        """WITH top AS (
+    SELECT namespace, pod, container, count(*) AS restarts, max(time) AS last_restart
+      FROM pod_restarts
+     WHERE time >= now() - interval '7 days'
+     GROUP BY namespace, pod, container
+     ORDER BY restarts DESC, namespace, pod, container
+     LIMIT 10
+)
+-- Reasons for the ten winners only: array_agg(DISTINCT) over every group sorts them all.
+SELECT top.namespace, top.pod, top.container, top.restarts,
+       (SELECT array_agg(DISTINCT r.reason) FROM pod_restarts r
+         WHERE r.namespace = top.namespace AND r.pod = top.pod
+           AND r.container = top.container AND r.time >= now() - interval '7 days') AS reasons,
+       top.last_restart
+  FROM top
+ ORDER BY top.restarts DESC, top.namespace, top.pod, top.container""",
         f"""SELECT namespace, pod, container, count(*), array_agg(DISTINCT reason)
   FROM ({_RAW_RESTARTS}) r
  WHERE time >= now() - interval '7 days'

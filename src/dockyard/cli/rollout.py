@@ -168,11 +168,6 @@ def undo(args: argparse.Namespace, settings: Settings) -> int:
     name = _name(args.target)
     with connect(settings, args) as client:
         deployment = client.get(DEPLOYMENTS, client.namespace, name)
-        if (deployment.get("spec") or {}).get("paused"):
-            raise ClientError(
-                "you cannot rollback a paused deployment; resume it first with 'kubectl rollout "
-                f"resume deployment/{name}' and try again"
-            )
         owned = [rs for rs in owned_replicasets(client, deployment) if revision_of(rs) > 0]
         if not owned:
             raise ClientError(f'no rollout history found for deployment "{name}"')
@@ -198,6 +193,12 @@ def undo(args: argparse.Namespace, settings: Settings) -> int:
                 f"revision {revision_of(target)})"
             )
             return 0
+        # kubectl checks this after finding the revision (rollback.go): same messages, same order
+        if (deployment.get("spec") or {}).get("paused"):
+            raise ClientError(
+                "you cannot rollback a paused deployment; resume it first with 'kubectl rollout "
+                "resume' and try again"
+            )
         deployment["spec"]["template"] = template
         client.request("PUT", client.path(DEPLOYMENTS, client.namespace, name), body=deployment)
         print(f"deployment.apps/{name} rolled back")
@@ -219,10 +220,9 @@ def _set_paused(args: argparse.Namespace, settings: Settings, paused: bool) -> i
     with connect(settings, args) as client:
         path = client.path(DEPLOYMENTS, client.namespace, name)
         current = client.get(DEPLOYMENTS, client.namespace, name)
-        if bool((current.get("spec") or {}).get("paused")) == paused:
-            word = "paused" if paused else "resumed"
-            raise ClientError(f'deployments.apps "{name}" is not {word}' if not paused
-                              else f'deployments.apps "{name}" is already paused')  # fmt: skip
+        if bool((current.get("spec") or {}).get("paused")) == paused:  # kubectl's objectpauser
+            problem = "is already paused" if paused else "is not paused"
+            raise ClientError(f'deployments.apps "{name}" {problem}')
         client.request("PATCH", path, body={"spec": {"paused": paused}}, content_type=MERGE_PATCH)
         print(f"deployment.apps/{name} {'paused' if paused else 'resumed'}")
     return 0

@@ -2,7 +2,9 @@
 
 The robust source is the Pod status the agent reports (``ObjectStatusUpdated``): a restart is
 ``containerStatuses[].restartCount`` going up, with ``lastState.terminated`` saying how the
-previous container ended; ``state.waiting.reason`` says CrashLoopBackOff or ImagePullBackOff.
+previous container ended, or, sooner, ``state.terminated`` appearing on a container that its
+restart policy will start again (the alert then carries the number of that coming restart);
+``state.waiting.reason`` says CrashLoopBackOff or ImagePullBackOff.
 Restarts are found by comparing with a per-container high-water mark (kept by the notifier in
 the same transaction as its checkpoint), so a notifier restart neither replays nor loses one.
 Counting from the status, not from event objects, is what makes folded repeats visible.
@@ -131,16 +133,29 @@ def pod_facts(
     )
     facts: list[AlertFact] = []
     new_marks: dict[str, Mark] = {}
+    policy = str(spec.get("restartPolicy") or "Always")
+    deleting = bool(meta.get("deletionTimestamp"))
     statuses = [
-        *(status.get("initContainerStatuses") or []),
-        *(status.get("containerStatuses") or []),
+        *((c, True) for c in status.get("initContainerStatuses") or []),
+        *((c, False) for c in status.get("containerStatuses") or []),
     ]
-    for container in statuses:
+    for container, is_init in statuses:
         name = str(container.get("name") or "")
         mark = marks.get(name, Mark())
         restarts = int(container.get("restartCount") or 0)
         waiting = ((container.get("state") or {}).get("waiting") or {}).get("reason")
         terminated = (container.get("lastState") or {}).get("terminated") or {}
+        ended = (container.get("state") or {}).get("terminated") or {}
+        if (
+            ended
+            and not deleting
+            and will_restart(policy, ended.get("exitCode"), init=is_init)
+            and restarts + 1 > mark.restart_count
+        ):
+            # The container just died and will be restarted: alert on the death itself,
+            # numbered as the restart it causes, instead of waiting out the crash back-off
+            # (up to 5 minutes) for restartCount to go up. When it does, the fact is known.
+            restarts, terminated = restarts + 1, ended
         reasons: set[str] = set()
         if restarts > mark.restart_count:
             reasons.add("Restarted")
@@ -168,6 +183,17 @@ def pod_facts(
             )
         new_marks[name] = Mark(max(restarts, mark.restart_count), waiting)
     return facts, new_marks
+
+
+def will_restart(policy: str, exit_code: Any, *, init: bool) -> bool:
+    """Whether a container that ended with ``exit_code`` is started again (kubelet's rule).
+
+    Init containers that succeed are done whatever the policy; others follow restartPolicy.
+    """
+    failed = exit_code not in (None, 0)
+    if init:
+        return failed and policy != "Never"
+    return policy == "Always" or (policy == "OnFailure" and failed)
 
 
 def node_facts(

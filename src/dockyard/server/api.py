@@ -16,13 +16,14 @@ from dockyard.server.auth import User, authorize
 from dockyard.server.context import ApiContext, Call
 from dockyard.server.discovery import Resource
 from dockyard.server.http import JsonResponse, decode_body, media_type, read_body
+from dockyard.server.loghub import LogHub
 from dockyard.server.selection import (
     parse_field_selector,
     parse_label_selector,
     parse_resource_version,
     parse_timeout,
 )
-from dockyard.server.watch import LogHub, watch_events
+from dockyard.server.watch import watch_events
 from dockyard.store.writer import Actor
 
 JsonObject = dict[str, Any]
@@ -196,8 +197,6 @@ def _watch(ctx: ApiContext, hub: LogHub, call: Call, accept: str) -> Response:
     version = tables.table_version(accept)
 
     def render(obj: JsonObject) -> JsonObject:
-        if not as_table:
-            return obj
         rv = str(obj.get("metadata", {}).get("resourceVersion", ""))
         return tables.table(
             call.resource.kind,
@@ -207,5 +206,6 @@ def _watch(ctx: ApiContext, hub: LogHub, call: Call, accept: str) -> Response:
             api_version=version,
         )
 
-    stream = watch_events(ctx, hub, call, start=start, render=render)
+    # Without a table the hub's shared, already-encoded lines are sent as they are.
+    stream = watch_events(ctx, hub, call, start=start, render=render if as_table else None)
     return StreamingResponse(stream, media_type="application/json")

@@ -30,7 +30,7 @@ from dockyard.server.api import handle, resolve
 from dockyard.server.auth import ANONYMOUS, TokenAuthenticator, User, cluster_role
 from dockyard.server.context import ApiContext
 from dockyard.server.http import JsonResponse, status_response
-from dockyard.server.watch import LogHub
+from dockyard.server.loghub import LogHub
 from dockyard.store.writer import Actor, AlreadyExists, ObjectKey
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def create_app(
     metrics: ops.Metrics | None = None,
     create_namespaces: bool = True,
 ) -> Starlette:
-    hub = LogHub(ctx.database_url, ctx.poll_interval)
+    hub = LogHub(ctx.database_url, ctx.poll_interval, buffer_size=ctx.watch_buffer_events)
     metrics = metrics or ops.Metrics()
 
     def authenticate(request: Request) -> User:

@@ -30,6 +30,7 @@ class ApiContext:
     poll_interval: float = 1.0
     log_source: PodLogSource | None = None
     bookmark_interval: float = 60.0
+    watch_buffer_events: int = 5000  # object events the watch hub keeps in memory (loghub.py)
     event_ttl_seconds: float = 3600.0  # kube-apiserver --event-ttl: Events older are not served
 
 

@@ -27,6 +27,7 @@ from dockyard.server import status as st
 from dockyard.server import tables
 from dockyard.server.context import ApiContext, Call
 from dockyard.server.http import JsonResponse
+from dockyard.server.loghub import LogHub
 from dockyard.server.selection import (
     FieldSelector,
     parse_field_selector,
@@ -34,7 +35,7 @@ from dockyard.server.selection import (
     parse_resource_version,
     parse_timeout,
 )
-from dockyard.server.watch import DEFAULT_TIMEOUT, LogHub
+from dockyard.server.watch import DEFAULT_TIMEOUT
 
 JsonObject = dict[str, Any]
 RECORDED = "KubeEventRecorded"

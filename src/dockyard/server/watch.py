@@ -1,9 +1,11 @@
 """``?watch=1``: the event log, read from a resourceVersion, as Kubernetes watch events.
 
 A watch is a read of the log after a position (the log keeps its history, so any old
-resourceVersion resumes exactly: never 410 Gone). Each watcher re-reads from its own position;
-the :class:`LogHub` (one ``LISTEN`` connection per server) only wakes watchers up, and they also
-re-read at least every poll interval, so a lost notification delays an event, never loses it.
+resourceVersion resumes exactly: never 410 Gone). A watcher behind the :class:`LogHub`'s buffer
+(or one with a selector) re-reads the log from its own position; one inside it takes its events
+from the hub, which reads the log once per wake-up for every watcher of the process
+(server/loghub.py). Either way they re-check at least every poll interval, so a lost
+notification delays an event, never loses it.
 Appends are serialized in commit order (store/events.py), so "the head I read, and everything
 before it" is a stable prefix: a watcher that advanced to the head never misses a later commit.
 
@@ -18,11 +20,7 @@ matching is sent as DELETED, one that starts matching as ADDED (:func:`selected_
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -30,87 +28,18 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from dockyard.server.context import ApiContext, Call
+from dockyard.server.loghub import WATCH_TYPES, LogHub, watch_line
 from dockyard.server.reads import list_objects
 from dockyard.server.selection import (
     parse_field_selector,
     parse_label_selector,
     parse_timeout,
 )
-from dockyard.store.db import connect_raw
-from dockyard.store.event_types import (
-    ObjectCreated,
-    ObjectDeleted,
-    ObjectDeletionRequested,
-    ObjectStatusUpdated,
-    ObjectUpdated,
-)
-from dockyard.store.events import NOTIFY_CHANNEL
 
 JsonObject = dict[str, Any]
 log = logging.getLogger(__name__)
-WATCH_TYPES = {
-    ObjectCreated.name: "ADDED",
-    ObjectUpdated.name: "MODIFIED",
-    ObjectStatusUpdated.name: "MODIFIED",
-    ObjectDeletionRequested.name: "MODIFIED",
-    ObjectDeleted.name: "DELETED",
-}
 _BATCH = 1000
 DEFAULT_TIMEOUT = 1800.0
-
-
-class LogHub:
-    """Wakes every waiting watcher when the log may have grown (NOTIFY or poll timeout)."""
-
-    def __init__(self, database_url: str, poll_interval: float) -> None:
-        self._url = database_url
-        self._poll = poll_interval
-        self._stopped = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._event = asyncio.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._thread = threading.Thread(target=self._listen, name="watch-hub", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def token(self) -> asyncio.Event:
-        """Take before reading; :meth:`wait` on it returns at the first wake-up after."""
-        return self._event
-
-    async def wait(self, token: asyncio.Event, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(token.wait(), timeout)
-
-    def _wake(self) -> None:
-        event, self._event = self._event, asyncio.Event()
-        event.set()
-
-    def _listen(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                listener = connect_raw(self._url, autocommit=True)
-            except Exception:
-                log.warning("watch hub cannot reach the database; retrying")
-                self._stopped.wait(self._poll)
-                continue
-            try:
-                listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                while not self._stopped.is_set():
-                    for _ in listener.notifies(timeout=self._poll, stop_after=1):
-                        pass
-                    if self._loop is not None and not self._loop.is_closed():
-                        self._loop.call_soon_threadsafe(self._wake)
-            except Exception:
-                log.warning("watch hub lost its database connection; reconnecting")
-            finally:
-                listener.close()
 
 
 Change = tuple[int, str, JsonObject, JsonObject | None]
@@ -178,7 +107,7 @@ async def watch_events(
     call: Call,
     *,
     start: int | None,
-    render: Callable[[JsonObject], JsonObject],
+    render: Callable[[JsonObject], JsonObject] | None = None,
 ) -> AsyncIterator[bytes]:
     """The watch stream: one JSON ``{"type", "object"}`` per line."""
     kind, namespace = call.resource.kind, call.namespace
@@ -188,8 +117,10 @@ async def watch_events(
     bookmarks = call.query.get("allowWatchBookmarks") == "true"
     deadline = time.monotonic() + timeout
 
-    def line(kind_: str, obj: JsonObject) -> bytes:
-        return json.dumps({"type": kind_, "object": obj}, separators=(",", ":")).encode() + b"\n"
+    line = watch_line
+
+    def show(obj: JsonObject) -> JsonObject:
+        return obj if render is None else render(obj)
 
     def bookmark(position: int, initial_end: bool = False) -> bytes:
         meta: JsonObject = {"resourceVersion": str(position)}
@@ -202,7 +133,7 @@ async def watch_events(
     if not start:
         page = await run_in_threadpool(list_objects, ctx, _without_paging(call))
         for item in page.items:
-            yield line("ADDED", render(item))
+            yield line("ADDED", show(item))
         position = page.resource_version
         if call.query.get("sendInitialEvents") == "true" and bookmarks:
             yield bookmark(position, initial_end=True)
@@ -216,8 +147,21 @@ async def watch_events(
             obj
         )
 
+    plain = render is None
     while (remaining := deadline - time.monotonic()) > 0:
         token = hub.token()
+        if not selecting and hub.covers(position):
+            # Caught up: the hub has read the log once for every watcher of this process.
+            position, shared = hub.changes_after(position, kind, namespace)
+            for event in shared:
+                shared_type = WATCH_TYPES[event.type]
+                yield event.line(shared_type) if plain else line(shared_type, show(event.obj))
+            if bookmarks and time.monotonic() - last_bookmark >= ctx.bookmark_interval:
+                last_bookmark = time.monotonic()
+                yield bookmark(position)
+            if not shared:
+                await hub.wait(token, min(remaining, ctx.poll_interval))
+            continue
         position, changes = await run_in_threadpool(
             read_changes, ctx, kind, namespace, position, with_previous=selecting
         )
@@ -226,7 +170,7 @@ async def watch_events(
             before_matched = selected(before) if selecting else True
             watch_type = selected_type(event_type, selected(obj), before_matched)
             if watch_type is not None:
-                yield line(watch_type, render(obj))
+                yield line(watch_type, show(obj))
         if bookmarks and time.monotonic() - last_bookmark >= ctx.bookmark_interval:
             last_bookmark = time.monotonic()
             yield bookmark(position)

@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import Connection
 
 from dockyard.controllers.names import generate_name
-from dockyard.controllers.namespace import namespace_is_terminating
 from dockyard.model.kinds import UnknownKind
 from dockyard.model.meta import to_dict
 from dockyard.model.validation import InvalidObject, parse_object
@@ -100,14 +99,16 @@ def validated(call: Call, body: Mapping[str, Any]) -> JsonObject:
 def require_namespace(conn: Connection, call: Call) -> None:
     if not call.resource.namespaced:
         return
-    # FOR SHARE: a namespace deletion cannot commit between this check and the create.
+    # FOR SHARE: a namespace deletion cannot commit between this check and the create. One
+    # round trip for both questions (the terminating test is namespace_is_terminating's).
     row = conn.exec_driver_sql(
-        "SELECT 1 FROM objects WHERE kind = 'Namespace' AND namespace = '' AND name = %s FOR SHARE",
+        "SELECT deletion_timestamp IS NOT NULL OR coalesce(status ->> 'phase', '') = 'Terminating' "
+        "FROM objects WHERE kind = 'Namespace' AND namespace = '' AND name = %s FOR SHARE",
         (call.namespace,),
     ).first()
     if row is None:
         raise st.not_found("namespaces", call.namespace)
-    if namespace_is_terminating(conn, call.namespace):
+    if row[0]:
         raise st.ApiError(
             403,
             "Forbidden",
@@ -222,7 +223,7 @@ def read_modify_write(
         current = ctx.writer.get(call.key())
         if current is None:
             raise st.not_found(call.resource.plural, call.name, call.resource.group)
-        base = copy.deepcopy(current.body)
+        base = current.body  # freshly decoded from the row: ours to stamp, no copy needed
         base["metadata"]["resourceVersion"] = str(current.resource_version)
         changed = change(copy.deepcopy(base))
         meta = changed.get("metadata")

@@ -1,0 +1,218 @@
+"""One shared reader of the event log per server process, fanning object events out to watchers.
+
+Without it every watcher re-read the log on every wake-up: 20 watchers meant 20 queries per
+write, all in the thread pool, competing with the writes they watch. Instead the hub's thread
+``LISTEN``s, and on each notification (or every poll interval, in case one is lost) reads what
+was appended since its own position -- once -- and hands the rows to the event loop, which keeps
+the most recent ones in a bounded buffer and wakes the watchers. A watcher whose position lies
+inside the buffer's range takes its events from memory; one that is behind it (an old
+resourceVersion, or a burst larger than the buffer) reads the log itself, exactly as before, until
+it has caught up. The buffer always covers a contiguous range ``(floor, head]`` of positions, and
+appends are serialized in commit order (store/events.py), so reading from the buffer is the same
+as reading the log: nothing is missed or repeated.
+
+Each entry caches its encoded watch line per event type, so 20 watchers of the same namespace
+encode each object once, not 20 times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dockyard.store.db import connect_raw
+from dockyard.store.event_types import (
+    ObjectCreated,
+    ObjectDeleted,
+    ObjectDeletionRequested,
+    ObjectStatusUpdated,
+    ObjectUpdated,
+)
+from dockyard.store.events import NOTIFY_CHANNEL
+
+JsonObject = dict[str, Any]
+log = logging.getLogger(__name__)
+WATCH_TYPES = {
+    ObjectCreated.name: "ADDED",
+    ObjectUpdated.name: "MODIFIED",
+    ObjectStatusUpdated.name: "MODIFIED",
+    ObjectDeletionRequested.name: "MODIFIED",
+    ObjectDeleted.name: "DELETED",
+}
+_READ_BATCH = 1000
+DEFAULT_BUFFER = 5000
+
+
+def watch_line(watch_type: str, obj: JsonObject) -> bytes:
+    return json.dumps({"type": watch_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
+
+
+@dataclass
+class HubEvent:
+    """One object event as the hub read it; ``obj`` carries its resourceVersion already and
+    is shared by every watcher: never mutate it."""
+
+    position: int
+    type: str
+    kind: str
+    namespace: str
+    obj: JsonObject
+    lines: dict[str, bytes] = field(default_factory=dict)
+
+    def line(self, watch_type: str) -> bytes:
+        encoded = self.lines.get(watch_type)
+        if encoded is None:
+            encoded = self.lines[watch_type] = watch_line(watch_type, self.obj)
+        return encoded
+
+
+class LogHub:
+    """Reads the log once per wake-up for every watcher of this process (see the module doc)."""
+
+    def __init__(
+        self, database_url: str, poll_interval: float, *, buffer_size: int = DEFAULT_BUFFER
+    ) -> None:
+        self._url = database_url
+        self._poll = poll_interval
+        self._buffer_size = buffer_size
+        self._stopped = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event = asyncio.Event()
+        self._thread: threading.Thread | None = None
+        # Touched only on the event loop's thread.
+        self._buffer: deque[HubEvent] = deque()
+        self._floor: int | None = None  # the buffer holds every object event in (floor, head]
+        self._head = 0
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._thread = threading.Thread(target=self._listen, name="watch-hub", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def token(self) -> asyncio.Event:
+        """Take before reading; :meth:`wait` on it returns at the first wake-up after."""
+        return self._event
+
+    async def wait(self, token: asyncio.Event, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(token.wait(), timeout)
+
+    def covers(self, position: int) -> bool:
+        """Can the events after ``position`` be taken from memory? (Call on the loop.)"""
+        return self._floor is not None and position >= self._floor
+
+    def changes_after(self, position: int, kind: str, namespace: str) -> tuple[int, list[HubEvent]]:
+        """Buffered events of ``kind`` (in ``namespace``, if given) after ``position``, and the
+        new position. Only when :meth:`covers` ``position``; call on the loop."""
+        if position >= self._head:
+            return position, []
+        found: list[HubEvent] = []
+        # Walk back from the newest: a caught-up watcher looks at a few entries, not the buffer.
+        for event in reversed(self._buffer):
+            if event.position <= position:
+                break
+            if event.kind == kind and (not namespace or event.namespace == namespace):
+                found.append(event)
+        found.reverse()
+        return self._head, found
+
+    # -- the event loop's side --------------------------------------------------------------
+
+    def _publish(self, events: list[HubEvent], head: int, floor: int | None) -> None:
+        if floor is not None:  # (re)connected: what came before is not known to be complete
+            self._buffer.clear()
+            self._floor = floor
+        self._buffer.extend(events)
+        while len(self._buffer) > self._buffer_size:
+            dropped = self._buffer.popleft()
+            self._floor = dropped.position
+        self._head = max(self._head, head)
+        self._wake()
+
+    def _wake(self) -> None:
+        event, self._event = self._event, asyncio.Event()
+        event.set()
+
+    def _post(self, events: list[HubEvent], head: int, floor: int | None) -> bool:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return False
+        try:
+            loop.call_soon_threadsafe(self._publish, events, head, floor)
+        except RuntimeError:  # the loop closed between the check and the call
+            return False
+        return True
+
+    # -- the hub thread's side --------------------------------------------------------------
+
+    def _listen(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                listener = connect_raw(self._url, autocommit=True)
+            except Exception:
+                log.warning("watch hub cannot reach the database; retrying")
+                self._stopped.wait(self._poll)
+                continue
+            try:
+                listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                # Listening before reading the head: no append after it goes unnoticed.
+                position = _head(listener)
+                if not self._post([], position, floor=position):
+                    return
+                while not self._stopped.is_set():
+                    for _ in listener.notifies(timeout=self._poll, stop_after=1):
+                        pass
+                    position = self._catch_up(listener, position)
+            except Exception:
+                log.warning("watch hub lost its database connection; reconnecting")
+            finally:
+                listener.close()
+
+    def _catch_up(self, listener: Any, position: int) -> int:
+        while True:
+            head = _head(listener)
+            if head <= position:
+                self._post([], position, None)  # wake anyway: watchers re-check their clocks
+                return position
+            rows = listener.execute(
+                "SELECT position, type, data -> 'object' FROM events "
+                "WHERE position > %s AND position <= %s AND type = ANY(%s) "
+                "ORDER BY position LIMIT %s",
+                (position, head, list(WATCH_TYPES), _READ_BATCH),
+            ).fetchall()
+            if len(rows) == _READ_BATCH:
+                head = int(rows[-1][0])
+            if not self._post(list(_hub_events(rows)), head, None):
+                return head
+            position = head
+
+
+def _head(conn: Any) -> int:
+    return int(conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0])
+
+
+def _hub_events(rows: Iterable[Any]) -> Iterable[HubEvent]:
+    for position, event_type, obj in rows:
+        if not isinstance(obj, dict):
+            continue
+        meta = obj.setdefault("metadata", {})
+        meta["resourceVersion"] = str(position)
+        yield HubEvent(
+            int(position),
+            str(event_type),
+            str(obj.get("kind", "")),
+            str(meta.get("namespace") or ""),
+            obj,
+        )
