@@ -125,3 +125,63 @@ def test_ops_endpoints(api: ApiServer) -> None:
         assert 'apiserver_request_total{verb="get",resource="pods",code="200"}' in metrics
         assert "dockyard_log_head_position" in metrics
         assert c.get("/version").json()["minor"] == "32"
+
+
+WRONG_UID = "00000000-0000-4000-8000-000000000000"
+MERGE = {"content-type": "application/merge-patch+json"}
+
+
+def precondition_failed(response: Any, *, uid: str = "", rv: str = "") -> None:
+    body = status(response, 409, "Conflict")
+    if uid:
+        wanted = f"Precondition failed: UID in precondition: {WRONG_UID}, UID in object meta: {uid}"
+    else:
+        wanted = f"Precondition failed: ResourceVersion in precondition: 1, ResourceVersion in object meta: {rv}"  # noqa: E501
+    assert body["message"] == f'Operation cannot be fulfilled on pods "p": {wanted}', body
+
+
+def test_writes_naming_another_uid_are_conflicts_and_write_nothing(api: ApiServer) -> None:
+    with api.client() as c:
+        created = c.post(PODS, json=POD).json()
+        uid = created["metadata"]["uid"]
+        before = head(api)
+        wrong = json.loads(json.dumps(created))
+        wrong["metadata"]["uid"] = WRONG_UID
+        wrong["metadata"].pop("resourceVersion")
+        wrong["status"] = {"phase": "Failed"}
+        precondition_failed(c.put(f"{PODS}/p", json=wrong), uid=uid)
+        precondition_failed(c.put(f"{PODS}/p/status", json=wrong), uid=uid)
+        uid_patch = {"metadata": {"uid": WRONG_UID}, "status": {"phase": "Failed"}}
+        precondition_failed(c.patch(f"{PODS}/p", json=uid_patch, headers=MERGE), uid=uid)
+        precondition_failed(c.patch(f"{PODS}/p/status", json=uid_patch, headers=MERGE), uid=uid)
+        # DeleteOptions.preconditions: uid and resourceVersion, the same way.
+        delete_uid = {"kind": "DeleteOptions", "preconditions": {"uid": WRONG_UID}}
+        precondition_failed(c.request("DELETE", f"{PODS}/p", json=delete_uid), uid=uid)
+        current_rv = c.get(f"{PODS}/p").json()["metadata"]["resourceVersion"]
+        delete_rv = {"kind": "DeleteOptions", "preconditions": {"resourceVersion": "1"}}
+        precondition_failed(c.request("DELETE", f"{PODS}/p", json=delete_rv), rv=current_rv)
+        assert head(api) == before  # nothing written by any of them
+        assert c.get(f"{PODS}/p").json()["metadata"]["uid"] == uid
+        # The stored uid (or none) is accepted.
+        right = json.loads(json.dumps(created))
+        right["status"] = {"phase": "Running"}
+        del right["metadata"]["resourceVersion"]
+        written = c.put(f"{PODS}/p/status", json=right)
+        assert written.status_code == 200 and written.json()["status"]["phase"] == "Running"
+        ok = {"kind": "DeleteOptions", "preconditions": {"uid": uid, "resourceVersion": None}}
+        assert c.request("DELETE", f"{PODS}/p", json=ok).status_code == 200
+
+
+def test_a_write_from_a_namesakes_body_does_not_touch_the_new_object(api: ApiServer) -> None:
+    with api.client() as c:
+        old = c.post(PODS, json=POD).json()
+        assert c.delete(f"{PODS}/p").status_code == 200
+        new = c.post(PODS, json=POD).json()
+        assert new["metadata"]["uid"] != old["metadata"]["uid"]
+        before = head(api)
+        old["status"] = {"phase": "Succeeded"}
+        del old["metadata"]["resourceVersion"]
+        body = status(c.put(f"{PODS}/p/status", json=old), 409, "Conflict")
+        assert f"UID in object meta: {new['metadata']['uid']}" in body["message"]
+        assert head(api) == before
+        assert c.get(f"{PODS}/p").json()["status"].get("phase") != "Succeeded"

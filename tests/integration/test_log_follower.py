@@ -97,9 +97,12 @@ def test_follower_never_skips_an_event_that_commits_late(
 
     others: list[RecordedEvent] = []
     lock = threading.Lock()
+    # One store per appender, as eight processes would have: appenders that share a store
+    # share its group commit and queue in the process, not on the database's lock.
+    stores = [EventStore(engine) for _ in range(8)]
 
     def append_other(i: int) -> None:
-        recorded = store.append([pod_event(f"other-{i}")])
+        recorded = stores[i].append([pod_event(f"other-{i}")])
         with lock:
             others.extend(recorded)
 
@@ -115,6 +118,8 @@ def test_follower_never_skips_an_event_that_commits_late(
     slow.close()
     for t in threads:
         t.join(timeout=20)
+    for each in stores:
+        each.dispose()
     assert len(others) == 8
     # Commit order is position order: the slow event has the lowest position of the lot.
     assert all(o.position > slow_event.position for o in others)

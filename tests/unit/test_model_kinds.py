@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from dockyard.model import kinds
 from dockyard.model.cluster import Node
 from dockyard.model.kinds import (
     KindInfo,
@@ -75,10 +77,20 @@ class Widget(KubeObject):
     size: int = 1
 
 
-def test_a_later_kind_registers_itself() -> None:
+@pytest.fixture
+def widget_kind() -> Iterator[KindInfo]:
+    """Registered for one test only: the registry is process-wide, and other tests in this
+    worker (the audit CLI's unknown-kind case) must not see Widgets."""
     info = register(
         KindInfo("example.dockyard.io", "v1", "Widget", "widgets", "widget", Widget, True, ("wd",))
     )
+    yield info
+    kinds._BY_KIND.pop((info.api_version, info.kind), None)
+    kinds._BY_MODEL.pop(info.model, None)
+
+
+def test_a_later_kind_registers_itself(widget_kind: KindInfo) -> None:
+    info = widget_kind
     assert info in list(all_kinds())
     obj = parse_object(
         {"apiVersion": "example.dockyard.io/v1", "kind": "Widget", "metadata": {"name": "w"}}

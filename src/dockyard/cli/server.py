@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import re
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,11 +15,15 @@ import yaml
 
 from dockyard.cli.context import open_database
 from dockyard.server.app import create_app
-from dockyard.server.auth import TokenAuthenticator, TokenFileError, parse_token_file
+from dockyard.server.auth import TokenAuthenticator, TokenFileError, User, parse_token_file
 from dockyard.server.context import ApiContext
+from dockyard.server.node_authz import NODE_USER_PREFIX, NODES_GROUP
 from dockyard.server.tls import TlsSetupError, ensure_self_signed
 from dockyard.settings import Settings
 from dockyard.store.writer import ObjectWriter
+
+# A Node's name is a DNS subdomain (and it must fit in a token-file line unquoted).
+_NODE_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -43,7 +49,19 @@ def add_parser(subparsers: Any) -> None:
         description="Print a kubeconfig that points kubectl at this Dockyard API server as the "
         "given user (the token comes from the token file). Save it and use KUBECONFIG=...",
     )
-    kubeconfig.add_argument("--user", required=True, help="user name from the token file")
+    who = kubeconfig.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="user name from the token file")
+    who.add_argument(
+        "--node",
+        help="a node agent's identity: user system:node:NODE in group system:nodes (the node "
+        "authorizer lets it read pods and write its own Node and its pods' status)",
+    )
+    kubeconfig.add_argument(
+        "--issue",
+        action="store_true",
+        help="with --node: add a fresh token line for the node to the token file when it has "
+        "none (restart the API server to load it)",
+    )
     kubeconfig.add_argument("--server", help="API URL (default http://<api_host>:<api_port>)")
     kubeconfig.add_argument("--token-file", type=Path, help="token file (default from settings)")
     kubeconfig.add_argument("--namespace", default="default", help="the context's namespace")
@@ -142,14 +160,38 @@ def kubeconfig_command(args: argparse.Namespace, settings: Settings) -> int:
     if token_file is None:
         print("error: no token file: set DOCKYARD_API_TOKEN_FILE or --token-file", file=sys.stderr)
         return 1
+    if args.issue and not args.node:
+        print("error: --issue needs --node (only node identities are issued)", file=sys.stderr)
+        return 1
+    if args.node is not None and not _NODE_NAME.fullmatch(args.node):
+        print(
+            f"error: --node: {args.node!r} is not a valid node name (lower-case letters, digits, "
+            "'-' and '.', starting and ending with a letter or digit, at most 253 characters)",
+            file=sys.stderr,
+        )
+        return 1
     try:
-        entries = parse_token_file(token_file.read_text(), str(token_file))
+        fresh = args.issue and not token_file.exists()
+        entries = [] if fresh else parse_token_file(token_file.read_text(), str(token_file))
     except (OSError, TokenFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    token = next((t for t, user in entries if user.name == args.user), None)
-    if token is None:
-        print(f"error: no user {args.user!r} in {token_file}", file=sys.stderr)
+    name = f"{NODE_USER_PREFIX}{args.node}" if args.node else args.user
+    found = next(((t, user) for t, user in entries if user.name == name), None)
+    if found is None and args.issue:
+        found = issue_node_token(token_file, args.node)
+        print(f"added {name} to {token_file}; restart the API server to load it", file=sys.stderr)
+    if found is None:
+        hint = " (add it with --issue)" if args.node else ""
+        print(f"error: no user {name!r} in {token_file}{hint}", file=sys.stderr)
+        return 1
+    token, user = found
+    if args.node and NODES_GROUP not in user.groups:
+        print(
+            f"error: {name} in {token_file} is not in the group {NODES_GROUP}: add it to the "
+            "line's groups, or the node authorizer will not recognise it",
+            file=sys.stderr,
+        )
         return 1
     try:
         cert, _key = tls_files(settings)
@@ -157,5 +199,21 @@ def kubeconfig_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     server = args.server or f"https://{settings.api_host}:{settings.api_port}"
-    sys.stdout.write(kubeconfig_for(server, args.user, token, cert.read_bytes(), args.namespace))
+    sys.stdout.write(kubeconfig_for(server, name, token, cert.read_bytes(), args.namespace))
     return 0
+
+
+def node_token_line(token: str, node: str) -> str:
+    """A token-file line for a node agent: ``token,system:node:<node>,,"system:nodes"``."""
+    return f'{token},{NODE_USER_PREFIX}{node},,"{NODES_GROUP}"\n'
+
+
+def issue_node_token(token_file: Path, node: str) -> tuple[str, User]:
+    """Append a fresh node identity to ``token_file`` (made 0600) and return it."""
+    token = secrets.token_urlsafe(32)
+    existing = token_file.read_text() if token_file.exists() else ""
+    if existing and not existing.endswith("\n"):
+        existing += "\n"
+    token_file.write_text(existing + node_token_line(token, node))
+    token_file.chmod(0o600)
+    return token, User(f"{NODE_USER_PREFIX}{node}", "", (NODES_GROUP,))

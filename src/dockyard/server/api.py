@@ -10,9 +10,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from dockyard.server import deletion, discovery, events, reads, subresources, tables, writes
+from dockyard.server import (
+    deletion,
+    discovery,
+    events,
+    node_authz,
+    protobuf,
+    reads,
+    subresources,
+    tables,
+    writes,
+)
 from dockyard.server import status as st
-from dockyard.server.auth import User, authorize
+from dockyard.server.auth import User
 from dockyard.server.context import ApiContext, Call
 from dockyard.server.discovery import Resource
 from dockyard.server.http import JsonResponse, decode_body, media_type, read_body
@@ -23,7 +33,7 @@ from dockyard.server.selection import (
     parse_resource_version,
     parse_timeout,
 )
-from dockyard.server.watch import watch_events
+from dockyard.server.watch import TableRows, watch_events
 from dockyard.store.writer import Actor
 
 JsonObject = dict[str, Any]
@@ -99,18 +109,12 @@ async def handle(
     r = target.resource
     if r.read_only and verb not in ("get", "list", "watch"):
         raise st.method_not_allowed(request.method, r.plural)
-    if not authorize(
-        user,
-        verb,
-        namespaced=r.namespaced,
-        namespace=target.namespace,
-        kind=r.kind,
-        name=target.name,
-    ):
-        plural = f"{r.plural}/{target.subresource}" if target.subresource else r.plural
-        raise st.forbidden(user.name, verb, plural, r.group, target.namespace, target.name)
+    await node_authz.authorize_request(
+        ctx, user, verb, r, target.namespace, target.name, target.subresource
+    )
     call = make_call(request, target, user)
     accept = request.headers.get("accept", "")
+    protobuf.check_accept(accept)  # 406 for protobuf-only clients: responses are JSON
     if r.kind == "Event" and r.read_only:
         return await events.serve(ctx, hub, call, verb, accept)
     if verb == "watch":
@@ -153,6 +157,7 @@ async def handle(
     if verb == "create":
         if call.subresource:
             raise st.method_not_allowed(request.method, f"{r.plural}/{call.subresource}")
+        node_authz.admit_create(user, r, body)
         result = await run_in_threadpool(writes.create, ctx, call, body)
         return JsonResponse(result, status_code=200 if call.dry_run else 201)
     if call.subresource == "scale":
@@ -192,20 +197,15 @@ def _watch(ctx: ApiContext, hub: LogHub, call: Call, accept: str) -> Response:
     parse_label_selector(call.query.get("labelSelector", ""))
     parse_field_selector(call.query.get("fieldSelector", ""), call.resource.kind)
     parse_timeout(call.query.get("timeoutSeconds"))
-    as_table = tables.wants_table(accept)
-    include = call.query.get("includeObject", "Metadata")
-    version = tables.table_version(accept)
-
-    def render(obj: JsonObject) -> JsonObject:
-        rv = str(obj.get("metadata", {}).get("resourceVersion", ""))
-        return tables.table(
+    render = (
+        TableRows(
             call.resource.kind,
-            [obj],
-            resource_version=rv,
-            include_object=include,
-            api_version=version,
+            call.query.get("includeObject", "Metadata"),
+            tables.table_version(accept),
         )
-
-    # Without a table the hub's shared, already-encoded lines are sent as they are.
-    stream = watch_events(ctx, hub, call, start=start, render=render if as_table else None)
+        if tables.wants_table(accept)
+        else None
+    )
+    # The hub's shared, already-encoded lines are sent as they are (Tables cached per rendering).
+    stream = watch_events(ctx, hub, call, start=start, render=render)
     return StreamingResponse(stream, media_type="application/json")

@@ -129,22 +129,6 @@ def create_app(
     async def groups_root(request: Request, user: User) -> Response:
         return JsonResponse(discovery.api_group_list())
 
-    async def openapi_v2(request: Request, user: User) -> Response:
-        if "protobuf" in request.headers.get("accept", "") and "json" not in request.headers.get(
-            "accept", ""
-        ):
-            raise st.not_acceptable("only application/json is served")
-        return JsonResponse(openapi.v2_document())
-
-    async def openapi_v3(request: Request, user: User) -> Response:
-        path = request.path_params.get("path", "")
-        if not path:
-            return JsonResponse(openapi.v3_index())
-        document = openapi.v3_group_version(path)
-        if document is None:
-            raise st.path_not_found(request.url.path)
-        return JsonResponse(document)
-
     async def healthz(request: Request, user: User) -> Response:
         return PlainTextResponse("ok")
 
@@ -208,9 +192,9 @@ def create_app(
         Route("/api/", guarded(core_root)),
         Route("/apis", guarded(groups_root)),
         Route("/apis/", guarded(groups_root)),
-        Route("/openapi/v2", guarded(openapi_v2)),
-        Route("/openapi/v3", guarded(openapi_v3)),
-        Route("/openapi/v3/{path:path}", guarded(openapi_v3)),
+        Route("/openapi/v2", guarded(openapi.serve_v2)),
+        Route("/openapi/v3", guarded(openapi.serve_v3)),
+        Route("/openapi/v3/{path:path}", guarded(openapi.serve_v3)),
         Route("/healthz", guarded(healthz)),
         Route("/livez", guarded(healthz)),
         Route("/readyz", guarded(readyz)),

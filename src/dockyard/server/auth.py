@@ -11,6 +11,9 @@ from groups:
   ``view`` reads the namespace's objects, ``edit`` also writes them, ``admin`` also updates and
   deletes the Namespace object itself.
 
+Node agents authenticate as ``system:node:<node>`` in group ``system:nodes`` and are authorized
+by the node rules in :mod:`dockyard.server.node_authz` (on top of any role their groups give).
+
 Tokens are compared by their SHA-256 digest and never logged: a ``User`` does not hold one.
 """
 

@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 from dockyard.server import status as st
 from dockyard.server.context import ApiContext, Call
 from dockyard.server.selection import parse_resource_version
+from dockyard.store.preconditions import resource_version_failure, uid_failure
 from dockyard.store.writer import ObjectError, ObjectKey
 
 JsonObject = dict[str, Any]
@@ -89,15 +90,12 @@ def delete(ctx: ApiContext, call: Call, options: DeleteOptions) -> tuple[int, Js
             if current is None:
                 raise st.not_found(call.resource.plural, call.name, call.resource.group)
             body = copy.deepcopy(current.body)
-            uid = body["metadata"].get("uid")
-            if options.precondition_uid and options.precondition_uid != uid:
-                raise st.ApiError(
-                    409,
-                    "Conflict",
-                    f'Operation cannot be fulfilled on {call.resource.plural} "{call.name}": '
-                    f"Precondition failed: UID in precondition: {options.precondition_uid}, "
-                    f"UID in object meta: {uid}",
-                )
+            failed = uid_failure(options.precondition_uid, current.uid) or (
+                resource_version_failure(options.precondition_rv, current.resource_version)
+            )
+            if failed:
+                r = call.resource
+                raise st.precondition_failed(r.plural, r.group, call.name, failed)
             if options.dry_run:
                 return 200, body
             return _delete_in(ctx, conn, call, key, body, current.resource_version, options)

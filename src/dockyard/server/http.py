@@ -9,6 +9,7 @@ import yaml
 from starlette.requests import Request
 from starlette.responses import Response
 
+from dockyard.server import protobuf
 from dockyard.server import status as st
 from dockyard.server.patch import PATCH_TYPES
 
@@ -48,6 +49,8 @@ def decode_body(raw: bytes, content_type: str, *, patch: bool = False) -> Any:
         raise st.unsupported_media_type(content_type)
     if not raw.strip():
         raise st.bad_request("the request body is empty")
+    if content_type == protobuf.MEDIA_TYPE and not patch:
+        return protobuf.decode_body(raw)
     if content_type in ("application/yaml", "application/x-yaml", "text/yaml"):
         try:
             return yaml.safe_load(raw.decode())

@@ -11,8 +11,12 @@ it has caught up. The buffer always covers a contiguous range ``(floor, head]`` 
 appends are serialized in commit order (store/events.py), so reading from the buffer is the same
 as reading the log: nothing is missed or repeated.
 
-Each entry caches its encoded watch line per event type, so 20 watchers of the same namespace
-encode each object once, not 20 times.
+Each entry caches its encoded watch line per event type and rendering (plain JSON, or a Table
+row for ``as=Table``), so 20 watchers of the same namespace encode each object once, not 20
+times. Each update also carries the object's state before it (read once, by the hub, from the
+stream's previous event): a watcher with a label or field selector decides from the pair whether
+the object entered, changed within or left its selection, so selecting watchers are served from
+the same buffer, each filtering for itself.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import json
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,28 +52,48 @@ WATCH_TYPES = {
 }
 _READ_BATCH = 1000
 DEFAULT_BUFFER = 5000
+# Updates (MODIFIED) need the state before them for selecting watchers: one look-up on the
+# stream's (stream_id, version) index per update, evaluated only for updates (CASE is lazy).
+_UPDATE_TYPES = [name for name, watch_type in WATCH_TYPES.items() if watch_type == "MODIFIED"]
+_CHANGES_SQL = (
+    "SELECT e.position, e.type, e.data -> 'object', "
+    "CASE WHEN e.type = ANY(%(updates)s) THEN (SELECT p.data -> 'object' FROM events p "
+    "WHERE p.stream_id = e.stream_id AND p.version < e.version AND p.type = ANY(%(types)s) "
+    "ORDER BY p.version DESC LIMIT 1) END "
+    "FROM events e WHERE e.position > %(after)s AND e.position <= %(head)s "
+    "AND e.type = ANY(%(types)s) ORDER BY e.position LIMIT %(limit)s"
+)
 
 
 def watch_line(watch_type: str, obj: JsonObject) -> bytes:
     return json.dumps({"type": watch_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
 
 
+Render = Callable[[JsonObject], JsonObject]
+
+
 @dataclass
 class HubEvent:
     """One object event as the hub read it; ``obj`` carries its resourceVersion already and
-    is shared by every watcher: never mutate it."""
+    is shared by every watcher: never mutate it (nor ``before``)."""
 
     position: int
     type: str
     kind: str
     namespace: str
     obj: JsonObject
-    lines: dict[str, bytes] = field(default_factory=dict)
+    # The object's state before this event, for updates (None for creations and deletions,
+    # whose watch type does not depend on it).
+    before: JsonObject | None = None
+    lines: dict[tuple[str, Render | None], bytes] = field(default_factory=dict)
 
-    def line(self, watch_type: str) -> bytes:
-        encoded = self.lines.get(watch_type)
+    def line(self, watch_type: str, render: Render | None = None) -> bytes:
+        """The encoded watch line; ``render`` (hashable: equal renderings share the cache)
+        turns the object into what is sent, e.g. a Table."""
+        encoded = self.lines.get((watch_type, render))
         if encoded is None:
-            encoded = self.lines[watch_type] = watch_line(watch_type, self.obj)
+            shown = self.obj if render is None else render(self.obj)
+            encoded = self.lines[(watch_type, render)] = watch_line(watch_type, shown)
         return encoded
 
 
@@ -186,12 +210,14 @@ class LogHub:
             if head <= position:
                 self._post([], position, None)  # wake anyway: watchers re-check their clocks
                 return position
-            rows = listener.execute(
-                "SELECT position, type, data -> 'object' FROM events "
-                "WHERE position > %s AND position <= %s AND type = ANY(%s) "
-                "ORDER BY position LIMIT %s",
-                (position, head, list(WATCH_TYPES), _READ_BATCH),
-            ).fetchall()
+            params = {
+                "updates": _UPDATE_TYPES,
+                "after": position,
+                "head": head,
+                "types": list(WATCH_TYPES),
+                "limit": _READ_BATCH,
+            }
+            rows = listener.execute(_CHANGES_SQL, params).fetchall()
             if len(rows) == _READ_BATCH:
                 head = int(rows[-1][0])
             if not self._post(list(_hub_events(rows)), head, None):
@@ -204,7 +230,7 @@ def _head(conn: Any) -> int:
 
 
 def _hub_events(rows: Iterable[Any]) -> Iterable[HubEvent]:
-    for position, event_type, obj in rows:
+    for position, event_type, obj, before in rows:
         if not isinstance(obj, dict):
             continue
         meta = obj.setdefault("metadata", {})
@@ -215,4 +241,5 @@ def _hub_events(rows: Iterable[Any]) -> Iterable[HubEvent]:
             str(obj.get("kind", "")),
             str(meta.get("namespace") or ""),
             obj,
+            before if isinstance(before, dict) else None,
         )

@@ -1,79 +1,175 @@
-"""The OpenAPI documents kubectl reads.
+"""The OpenAPI documents: v3 per group-version (what kubectl reads) and v2, with real schemas.
 
-kubectl 1.32 decides between server-side and client-side validation by looking, in the OpenAPI
-v3 document of the object's group/version, for a PATCH operation tagged with the object's
-``x-kubernetes-group-version-kind`` that accepts the ``fieldValidation`` query parameter
-(cli-runtime ``queryParamVerifierV3``). Dockyard declares exactly that, so ``kubectl apply``
-sends ``fieldValidation=Strict`` and the server rejects unknown fields itself (with the field
-named). The documents carry no schemas: kubectl then computes apply patches from its built-in
-types (a strategic merge patch, which patch.py applies), and ``kubectl explain`` is not
-supported. The v2 document is a valid, empty Swagger 2.0 document for clients that insist.
+- ``/openapi/v3`` lists each group-version discovery serves, as ``serverRelativeURL`` with the
+  document's hash; ``/openapi/v3/api/v1``, ``/openapi/v3/apis/<group>/<version>`` are the
+  documents: the component schemas of the group-version's kinds (generated from the models by
+  openapi_schema.py) and the paths with their verbs and query parameters.
+- kubectl 1.32 decides between server-side and client-side validation by looking for a PATCH
+  operation tagged with the object's ``x-kubernetes-group-version-kind`` that accepts the
+  ``fieldValidation`` query parameter; every write operation here declares it, so ``kubectl
+  apply`` sends ``fieldValidation=Strict`` and the server names unknown fields itself.
+- The schemas carry Kubernetes' patch metadata (patch.py's merge keys), but the PATCH operations
+  do not declare strategic merge patches (see openapi_paths._patch_body): kubectl computes apply
+  patches from its built-in types for the Kubernetes kinds and a JSON merge patch for Dockyard's.
+- ``kubectl explain`` walks the component schemas (descriptions: openapi_text*.py).
+- ``/openapi/v2`` is the same content in Swagger 2.0 form, as JSON. kubectl asks for v2 only as
+  protobuf (``application/com.github.proto-openapi.spec.v2@v1.0+protobuf``), which is not
+  served: it gets 406 and falls back, as it does against servers without v2.
+
+The documents are static for the process (they depend only on the registered kinds), so they
+are built once, serialized once, and answered with an ETag (304 on ``If-None-Match``); a request
+with the current ``?hash=`` may be cached forever, as Kubernetes allows.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from dockyard.model.kinds import find_kind
+from dockyard.server import openapi_models
+from dockyard.server import status as st
+from dockyard.server.auth import User
 from dockyard.server.discovery import Resource, served_resources
+from dockyard.server.openapi_paths import gv_path, resource_paths
+from dockyard.server.openapi_schema import SchemaSet
+from dockyard.server.openapi_v2 import to_swagger
 
 JsonObject = dict[str, Any]
-_INFO = {"title": "Dockyard (Kubernetes API)", "version": "v1.32.0"}
-_QUERY_PARAMS = ("dryRun", "fieldManager", "fieldValidation", "force")
+INFO = {"title": "Kubernetes", "version": "v1.32.0"}
+_EVENT_MODELS = {"": openapi_models.CoreEvent, "events.k8s.io": openapi_models.EventsV1Event}
+_ALWAYS: list[type[BaseModel]] = [
+    openapi_models.Status,
+    openapi_models.DeleteOptions,
+    openapi_models.Patch,
+]
 
 
-def _gv_path(r: Resource) -> str:
-    return f"api/{r.version}" if not r.group else f"apis/{r.group}/{r.version}"
+@dataclass(frozen=True)
+class Document:
+    body: bytes
+    hash: str
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.hash}"'
+
+    @classmethod
+    def of(cls, content: JsonObject) -> Document:
+        body = json.dumps(content, separators=(",", ":"), sort_keys=True).encode()
+        return cls(body, hashlib.sha512(body).hexdigest()[:32].upper())
 
 
-def _object_path(r: Resource) -> str:
-    scope = "namespaces/{namespace}/" if r.namespaced else ""
-    return f"/{_gv_path(r)}/{scope}{r.plural}/{{name}}"
+@dataclass(frozen=True)
+class Documents:
+    v2: Document
+    v3: dict[str, Document]  # "api/v1", "apis/apps/v1" -> document
+    v3_index: Document
 
 
-def _patch_operation(r: Resource, suffix: str = "") -> JsonObject:
-    return {
-        "operationId": f"patch{r.kind}{suffix}",
-        "x-kubernetes-action": "patch",
-        "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
-        "parameters": [
-            {"name": name, "in": "query", "schema": {"type": "string"}} for name in _QUERY_PARAMS
-        ],
-        "requestBody": {
-            "content": {
-                media: {"schema": {"type": "object"}}
-                for media in ("application/json-patch+json", "application/merge-patch+json")
-            }
-        },
-        "responses": {"200": {"description": "OK"}},
+def documents() -> Documents:
+    """The documents for the kinds served now (cached: kinds register at import time)."""
+    return _build(tuple(served_resources()))
+
+
+def v3_content(path: str) -> JsonObject | None:
+    """The parsed v3 document of one group-version (for tests and tools)."""
+    document = documents().v3.get(path)
+    return None if document is None else dict(json.loads(document.body))
+
+
+@functools.lru_cache(maxsize=4)
+def _build(resources: tuple[Resource, ...]) -> Documents:
+    schemas = SchemaSet()
+    schemas.add_scalars()
+    for model in _ALWAYS:
+        schemas.add_model(model, openapi_models.NAMES[model])
+    scale = schemas.add_kind(openapi_models.Scale, "autoscaling", "v1", "Scale", list_kind=False)
+    by_gv: dict[str, tuple[list[str], JsonObject]] = {}
+    for r in resources:
+        roots, paths = by_gv.setdefault(gv_path(r), ([], {}))
+        name = schemas.add_kind(_model_of(r), r.group, r.version, r.kind, list_kind=True)
+        roots += [name, f"{name}List", *(openapi_models.NAMES[m] for m in _ALWAYS)]
+        if "scale" in r.subresources:
+            roots.append(scale)
+        paths.update(resource_paths(r, name))
+    v3: dict[str, JsonObject] = {
+        path: {
+            "openapi": "3.0.0",
+            "info": INFO,
+            "paths": dict(sorted(paths.items())),
+            "components": {"schemas": schemas.closure(roots)},
+        }
+        for path, (roots, paths) in by_gv.items()
     }
+    v3_documents = {path: Document.of(content) for path, content in v3.items()}
+    index = {
+        "paths": {
+            path: {"serverRelativeURL": f"/openapi/v3/{path}?hash={document.hash}"}
+            for path, document in sorted(v3_documents.items())
+        }
+    }
+    return Documents(
+        Document.of(to_swagger(INFO, list(v3.values()))), v3_documents, Document.of(index)
+    )
 
 
-def v3_group_version(path: str) -> JsonObject | None:
-    """``/openapi/v3/<path>`` where path is ``api/v1`` or ``apis/<group>/<version>``."""
-    matching = [r for r in served_resources() if _gv_path(r) == path and not r.read_only]
-    if not any(_gv_path(r) == path for r in served_resources()):
-        return None
-    paths: JsonObject = {}
-    for r in matching:
-        paths[_object_path(r)] = {"patch": _patch_operation(r)}
-        paths[_object_path(r) + "/status"] = {"patch": _patch_operation(r, "Status")}
-    return {"openapi": "3.0.0", "info": _INFO, "paths": paths, "components": {"schemas": {}}}
+def _model_of(r: Resource) -> Any:
+    if r.read_only:
+        return _EVENT_MODELS[r.group]
+    info = find_kind(r.api_version, r.kind)
+    assert info is not None, f"discovery serves {r.api_version} {r.kind} without a model"
+    return info.model
 
 
-def _hash(document: JsonObject) -> str:
-    raw = json.dumps(document, sort_keys=True).encode()
-    return hashlib.sha512(raw).hexdigest()[:32].upper()
+# --- HTTP ------------------------------------------------------------------------------------
 
 
-def v3_index() -> JsonObject:
-    paths: JsonObject = {}
-    for path in sorted({_gv_path(r) for r in served_resources()}):
-        document = v3_group_version(path) or {}
-        paths[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={_hash(document)}"}
-    return {"paths": paths}
+def accepts_json(accept: str) -> bool:
+    """Whether an Accept header allows JSON (absent, */*, application/*, application/json)."""
+    if not accept.strip():
+        return True
+    for entry in accept.split(","):
+        media = entry.split(";", 1)[0].strip().lower()
+        if media in ("*/*", "application/*", "application/json"):
+            return True
+    return False
 
 
-def v2_document() -> JsonObject:
-    return {"swagger": "2.0", "info": _INFO, "paths": {}, "definitions": {}}
+def _answer(request: Request, document: Document, *, immutable: bool) -> Response:
+    if not accepts_json(request.headers.get("accept", "")):
+        raise st.not_acceptable("the OpenAPI documents are served as application/json only")
+    headers = {
+        "ETag": document.etag,
+        "Vary": "Accept",
+        "Cache-Control": "public, immutable" if immutable else "no-cache, private",
+    }
+    if document.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(document.body, media_type="application/json", headers=headers)
+
+
+async def serve_v2(request: Request, user: User) -> Response:
+    return _answer(request, documents().v2, immutable=False)
+
+
+async def serve_v3(request: Request, user: User) -> Response:
+    path = request.path_params.get("path", "").strip("/")
+    docs = documents()
+    if not path:
+        return _answer(request, docs.v3_index, immutable=False)
+    document = docs.v3.get(path)
+    if document is None:
+        raise st.path_not_found(request.url.path)
+    wanted = request.query_params.get("hash")
+    if wanted and wanted != document.hash:
+        # An old hash: send the client to the current document, as Kubernetes does.
+        return RedirectResponse(f"/openapi/v3/{path}?hash={document.hash}", status_code=301)
+    return _answer(request, document, immutable=bool(wanted))

@@ -68,16 +68,39 @@ def unauthorized() -> ApiError:
 
 
 def forbidden(
-    user: str, verb: str, plural: str, group: str, namespace: str, name: str | None = None
+    user: str,
+    verb: str,
+    plural: str,
+    group: str,
+    namespace: str,
+    name: str | None = None,
+    *,
+    subresource: str | None = None,
+    reason: str = "",
 ) -> ApiError:
+    """As kube-apiserver words it; an authorizer's ``reason`` follows a colon."""
     resource = f"{plural}{'.' + group if group else ''}"
     named = f' "{name}"' if name else ""
     scope = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
+    asked = f"{plural}/{subresource}" if subresource else plural
     message = (
-        f'{resource}{named} is forbidden: User "{user}" cannot {verb} resource "{plural}" '
+        f'{resource}{named} is forbidden: User "{user}" cannot {verb} resource "{asked}" '
         f'in API group "{group}"{scope}'
     )
+    if reason:
+        message += f": {reason}"
     return ApiError(403, "Forbidden", message, details=_details(name, group, plural))
+
+
+def precondition_failed(plural: str, group: str, name: str, detail: str) -> ApiError:
+    """409 for a failed uid / resourceVersion precondition (store/preconditions.py words it)."""
+    resource = f"{plural}.{group}" if group else plural
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {resource} "{name}": {detail}',
+        details=_details(name, group, plural),
+    )
 
 
 def not_found(plural: str, name: str, group: str = "") -> ApiError:
@@ -124,11 +147,15 @@ def unavailable(message: str) -> ApiError:
 def from_object_error(error: ObjectError, plural: str, group: str, name: str) -> ApiError:
     """The writer's NotFound / AlreadyExists / Conflict, worded as the API server words them."""
     resource = f"{plural}.{group}" if group else plural
+    # A failed precondition (uid, resourceVersion) says which; a plain conflict is stale.
+    conflict = getattr(error, "detail", "") or (
+        "the object has been modified; please apply your changes to the latest version and "
+        "try again"
+    )
     messages = {
         "NotFound": f'{resource} "{name}" not found',
         "AlreadyExists": f'{resource} "{name}" already exists',
-        "Conflict": f'Operation cannot be fulfilled on {resource} "{name}": the object has been '
-        "modified; please apply your changes to the latest version and try again",
+        "Conflict": f'Operation cannot be fulfilled on {resource} "{name}": {conflict}',
     }
     message = messages.get(error.reason, str(error))
     return ApiError(error.code, error.reason, message, details=_details(name, group, plural))

