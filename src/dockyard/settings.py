@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     # -- API server (issue 3) --------------------------------------------------------------
     api_host: str = Field(default="127.0.0.1", description="Address the API server listens on.")
     api_port: int = Field(default=6443, ge=0, le=65535, description="Port of the API server.")
+    api_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="API server processes sharing the port (`dockyard server --workers`).",
+    )
     api_token_file: Path | None = Field(
         default=None,
         description='Bearer tokens, one user a line: token,user,uid,"group1,group2" '

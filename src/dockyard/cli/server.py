@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
+import os
 import re
 import secrets
 import sys
@@ -12,6 +14,8 @@ from typing import Any
 
 import uvicorn
 import yaml
+from sqlalchemy import Engine
+from starlette.applications import Starlette
 
 from dockyard.cli.context import open_database
 from dockyard.server.app import create_app
@@ -20,6 +24,8 @@ from dockyard.server.context import ApiContext
 from dockyard.server.node_authz import NODE_USER_PREFIX, NODES_GROUP
 from dockyard.server.tls import TlsSetupError, ensure_self_signed
 from dockyard.settings import Settings
+from dockyard.store.db import make_engine
+from dockyard.store.events import EventStore
 from dockyard.store.writer import ObjectWriter
 
 # A Node's name is a DNS subdomain (and it must fit in a token-file line unquoted).
@@ -40,6 +46,12 @@ def add_parser(subparsers: Any) -> None:
         "--allow-anonymous",
         action="store_true",
         help="serve requests without a token (role: DOCKYARD_API_ANONYMOUS_ROLE)",
+    )
+    server.add_argument(
+        "--workers",
+        type=int,
+        help="server processes sharing the port (default DOCKYARD_API_WORKERS, 1); each has "
+        "its own connections and watch hub, and their writes are group-committed per process",
     )
     server.set_defaults(handler=server_command)
 
@@ -104,25 +116,14 @@ def server_command(args: argparse.Namespace, settings: Settings) -> int:
     except TlsSetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    workers = args.workers if args.workers is not None else settings.api_workers
+    if workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 1
     with open_database(settings) as db:
-        ctx = ApiContext(
-            engine=db.engine,
-            store=db.store,
-            database_url=db.url,
-            writer=ObjectWriter(db.store),
-            max_body_bytes=settings.api_max_body_bytes,
-            poll_interval=settings.poll_interval_seconds,
-        )
-        app = create_app(
-            ctx,
-            authenticator,
-            allow_anonymous=allow_anonymous,
-            anonymous_role=settings.api_anonymous_role,
-        )
         print(f"Dockyard API on https://{host}:{port} (certificate {cert})", flush=True)
         # access_log off: request lines carry no tokens, but keep the log to our own messages.
-        uvicorn.run(
-            app,
+        options: dict[str, Any] = dict(
             host=host,
             port=port,
             log_level="warning",
@@ -130,7 +131,62 @@ def server_command(args: argparse.Namespace, settings: Settings) -> int:
             ssl_certfile=str(cert),
             ssl_keyfile=str(key),
         )
+        if workers == 1:
+            app = _app(settings, db.url, db.engine, db.store, authenticator, allow_anonymous)
+            uvicorn.run(app, **options)
+        else:
+            # Each worker process builds its own app from these (the database stays open here:
+            # an embedded one lives as long as this process).
+            os.environ[_WORKER_OPTIONS] = json.dumps(
+                {
+                    "database_url": db.url,
+                    "token_file": str(token_file) if token_file else None,
+                    "allow_anonymous": allow_anonymous,
+                }
+            )
+            uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)
     return 0
+
+
+_WORKER_OPTIONS = "DOCKYARD_API_WORKER_OPTIONS"
+
+
+def worker_app() -> Starlette:
+    """One ``--workers`` process's app (a uvicorn factory)."""
+    options = json.loads(os.environ[_WORKER_OPTIONS])
+    settings = Settings()
+    token_file = options["token_file"]
+    authenticator = (
+        TokenAuthenticator.from_file(Path(token_file)) if token_file else TokenAuthenticator()
+    )
+    engine = make_engine(options["database_url"])
+    store = EventStore(engine)
+    url = options["database_url"]
+    return _app(settings, url, engine, store, authenticator, options["allow_anonymous"])
+
+
+def _app(
+    settings: Settings,
+    url: str,
+    engine: Engine,
+    store: EventStore,
+    authenticator: TokenAuthenticator,
+    allow_anonymous: bool,
+) -> Starlette:
+    ctx = ApiContext(
+        engine=engine,
+        store=store,
+        database_url=url,
+        writer=ObjectWriter(store),
+        max_body_bytes=settings.api_max_body_bytes,
+        poll_interval=settings.poll_interval_seconds,
+    )
+    return create_app(
+        ctx,
+        authenticator,
+        allow_anonymous=allow_anonymous,
+        anonymous_role=settings.api_anonymous_role,
+    )
 
 
 def kubeconfig_for(

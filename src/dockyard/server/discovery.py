@@ -54,30 +54,44 @@ EVENTS_V1 = Resource("events.k8s.io", "v1", "Event", "events", "event", True, ("
 
 
 def served_resources() -> list[Resource]:
-    resources = [
-        Resource(
-            info.group,
-            info.version,
-            info.kind,
-            info.plural,
-            info.singular,
-            info.namespaced,
-            tuple(info.short_names),
-        )
-        for info in all_kinds()
-    ]
-    return [*resources, CORE_EVENTS, EVENTS_V1]
+    return list(_served()[0])
 
 
 def find_resource(group: str, version: str, plural: str) -> Resource | None:
-    return next(
-        (
-            r
-            for r in served_resources()
-            if (r.group, r.version, r.plural) == (group, version, plural)
-        ),
-        None,
-    )
+    return _served()[1].get((group, version, plural))
+
+
+_cache: tuple[tuple[int, ...], tuple[Resource, ...], dict[tuple[str, str, str], Resource]] | None
+_cache = None
+
+
+def _served() -> tuple[tuple[Resource, ...], dict[tuple[str, str, str], Resource]]:
+    """Every request resolves its resource: built once per set of registered kinds."""
+    global _cache
+    kinds = list(all_kinds())
+    key = tuple(map(id, kinds))
+    if _cache is None or _cache[0] != key:
+        resources = (
+            *(
+                Resource(
+                    info.group,
+                    info.version,
+                    info.kind,
+                    info.plural,
+                    info.singular,
+                    info.namespaced,
+                    tuple(info.short_names),
+                )
+                for info in kinds
+            ),
+            CORE_EVENTS,
+            EVENTS_V1,
+        )
+        index: dict[tuple[str, str, str], Resource] = {}
+        for r in resources:
+            index.setdefault((r.group, r.version, r.plural), r)
+        _cache = (key, resources, index)
+    return _cache[1], _cache[2]
 
 
 def group_versions() -> dict[str, list[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pydantic_core
 import yaml
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,7 +19,7 @@ class JsonResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
+        return pydantic_core.to_json(content)  # compact UTF-8, as json.dumps, 2x faster
 
 
 def status_response(error: st.ApiError) -> Response:

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+import pydantic_core
 
 from dockyard.store.db import connect_raw
 from dockyard.store.event_types import (
@@ -66,7 +67,7 @@ _CHANGES_SQL = (
 
 
 def watch_line(watch_type: str, obj: JsonObject) -> bytes:
-    return json.dumps({"type": watch_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
+    return pydantic_core.to_json({"type": watch_type, "object": obj}) + b"\n"
 
 
 Render = Callable[[JsonObject], JsonObject]

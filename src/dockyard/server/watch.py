@@ -175,6 +175,7 @@ async def watch_events(
             # Caught up: the hub has read the log once for every watcher of this process; each
             # watcher only filters (and the rendered lines are shared through the hub's cache).
             position, shared = hub.changes_after(position, kind, namespace)
+            lines: list[bytes] = []
             for event in shared:
                 shared_type: str | None = WATCH_TYPES[event.type]
                 if selecting:
@@ -182,7 +183,9 @@ async def watch_events(
                         event.type, selected(event.obj), selected(event.before)
                     )
                 if shared_type is not None:
-                    yield event.line(shared_type, render)
+                    lines.append(event.line(shared_type, render))
+            if lines:  # one write for what one wake-up brought, not one per event
+                yield b"".join(lines)
             if bookmarks and time.monotonic() - last_bookmark >= ctx.bookmark_interval:
                 last_bookmark = time.monotonic()
                 yield bookmark(position)

@@ -24,17 +24,19 @@ from dockyard.server import status as st
 from dockyard.server.context import ApiContext, Call
 from dockyard.server.patch import PatchError, apply_patch
 from dockyard.store.events import RequiredObject
+from dockyard.store.preconditions import uid_failure
 from dockyard.store.writer import (
     AlreadyExists,
     Conflict,
     NotFound,
     ObjectError,
     ObjectKey,
+    StoredObject,
     Terminating,
 )
 
 JsonObject = dict[str, Any]
-_PATCH_RETRIES = 5
+_PATCH_RETRIES = 64  # as the writer's optimistic attempts: some writer wins every round
 _GENERATE_RETRIES = 8
 _rand = random.SystemRandom()
 
@@ -183,7 +185,10 @@ def update(ctx: ApiContext, call: Call, raw: Any, *, verb: str = "update") -> Js
     return _store_update(ctx, call, obj, verb=verb)
 
 
-def _store_update(ctx: ApiContext, call: Call, obj: JsonObject, *, verb: str) -> JsonObject:
+def _store_update(
+    ctx: ApiContext, call: Call, obj: JsonObject, *, verb: str, read: StoredObject | None = None
+) -> JsonObject:
+    """Store an update; ``read`` is the object as the caller just read it (saves a read)."""
     status_only = call.subresource == "status"
     name = obj["metadata"]["name"]
     try:
@@ -193,7 +198,9 @@ def _store_update(ctx: ApiContext, call: Call, obj: JsonObject, *, verb: str) ->
             return obj
         # Optimistic, one statement per write (store/writer.py): no row lock held across
         # round trips, and a resourceVersion in the body still means 409 when stale.
-        stored = ctx.writer.update(obj, actor=call.actor, verb=verb, status_only=status_only)
+        stored = ctx.writer.update(
+            obj, actor=call.actor, verb=verb, status_only=status_only, read=read
+        )
         return finish_if_finalized(ctx, call, stored)
     except ObjectError as exc:
         raise _error(call, exc, name) from None
@@ -260,10 +267,14 @@ def read_modify_write(
             str(current.resource_version),
         )
         meta.setdefault("resourceVersion", str(current.resource_version))
+        failed = uid_failure(meta.get("uid"), current.uid)
+        if failed:  # a namesake's uid: no retry can make it hold
+            conflict = Conflict(call.resource.plural, call.name, failed)
+            raise _error(call, conflict, call.name)
         body = check_body(call, changed)
         obj = validated(call, body)
         try:
-            return _store_update(ctx, call, obj, verb=verb)
+            return _store_update(ctx, call, obj, verb=verb, read=current)
         except st.ApiError as exc:
             if exc.reason != "Conflict" or explicit_rv or attempt == _PATCH_RETRIES - 1:
                 raise

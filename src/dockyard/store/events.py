@@ -362,6 +362,9 @@ class EventStore:
         ]
 
     def _run_batch(self, batch: Sequence[PendingWrite]) -> None:
+        if len(batch) == 1:  # a lone write needs no subtransaction of its own
+            self._run_one(batch[0])
+            return
         payload = Jsonb([write.payload for write in batch])
         with self.autocommit_connection() as conn:
             rows = conn.execute(_WRITE_BATCH_SQL, (payload,)).fetchall()
@@ -371,6 +374,16 @@ class EventStore:
                 write.error = _batch_error(state, message, detail, key)
             else:
                 write.rows.append((position, stream, version, recorded_at))
+
+    def _run_one(self, write: PendingWrite) -> None:
+        payload = write.payload
+        params: tuple[Any, ...] = (Jsonb(payload["events"]), Jsonb(payload["expected"]))
+        if payload["project"]:
+            sql, params = _WRITE_OBJECTS_SQL, (*params, Jsonb(payload["require"]))
+        else:
+            sql = _APPEND_SQL
+        with self.autocommit_connection() as conn:  # an error here is the write's own
+            write.rows = _translate_errors(lambda: conn.execute(sql, params).fetchall())
 
     def read_stream(
         self, stream_id: str, *, after_version: int = 0, conn: Connection | None = None

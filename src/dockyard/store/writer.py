@@ -357,13 +357,15 @@ class ObjectWriter:
         verb: str = "update",
         causation: int | None = None,
         status_only: bool = False,
+        read: StoredObject | None = None,
     ) -> JsonObject:
         """``update_in`` without a transaction of the caller's: read, merge, and append with
         the read stream version expected; a concurrent write means ``Conflict`` when ``body``
-        names a resourceVersion, and a fresh read and merge when it does not."""
+        names a resourceVersion, and a fresh read and merge when it does not. ``read`` is the
+        object as the caller just read it: the first attempt uses it instead of reading."""
         key = ObjectKey.of(body)
         for _attempt in range(_OPTIMISTIC_ATTEMPTS):
-            current = self.get(key)
+            current, read = (read, None) if read is not None else (self.get(key), None)
             change = _update_of(key, current, body, status_only=status_only)
             if isinstance(change, StoredObject):
                 return self._stamped(change)
