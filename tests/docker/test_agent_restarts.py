@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -89,3 +90,61 @@ def test_oom_killed(h: AgentHarness) -> None:
     assert terminated["reason"] == "OOMKilled"
     (exited,) = h.events(uid, "ContainerExited")
     assert exited.data["reason"] == "OOMKilled" and exited.data["oomKilled"] is True
+
+
+def _published_states(h: AgentHarness, uid: str, name: str) -> list[dict[str, Any]]:
+    """Every status the agent wrote for one container, in log order."""
+    found = []
+    for event in h.store.read_all(after=0, types=("ObjectStatusUpdated",), limit=100_000):
+        pod = event.data.get("object") or {}
+        if (pod.get("metadata") or {}).get("uid") != uid:
+            continue
+        for status in (pod.get("status") or {}).get("containerStatuses") or ():
+            if status["name"] == name:
+                found.append(status)
+    return found
+
+
+def test_every_death_is_published_as_terminated_before_crash_loop_back_off(
+    h: AgentHarness,
+) -> None:
+    """A container that lives long enough to be seen running (``sleep 0.3``) used to go from
+    running straight to CrashLoopBackOff: its death was only in ``lastState`` of a waiting
+    status, so the notifier learnt of it one back-off later. Like the kubelet, the agent now
+    writes the terminated state first (and, for the first, immediate restart, before it
+    starts the next instance)."""
+    h.start_agent()
+    uid = h.create_pod("flaky", [container("app", "sh", "-c", "sleep 0.3; exit 3")])
+    wait_for(
+        lambda: h.container_status("flaky", "app").get("restartCount", 0) >= 3,
+        timeout=40,
+        what="three restarts",
+    )
+    h.stop_agent()
+    statuses = _published_states(h, uid, "app")
+    terminated_shown = [
+        (s.get("state") or {}).get("terminated", {}).get("containerID") for s in statuses
+    ]
+    # The deaths that led to the three restarts waited for (a later one may race the stop).
+    deaths = {
+        e.data["containerID"]: e.data
+        for e in h.events(uid, "ContainerExited")
+        if e.data["restartCount"] < 3
+    }
+    assert len(deaths) == 3
+    for container_id, death in deaths.items():
+        shown = [i for i, c in enumerate(terminated_shown) if c == f"docker://{container_id}"]
+        assert shown, f"death of restart {death['restartCount']} never published as terminated"
+        terminated = statuses[shown[0]]["state"]["terminated"]
+        assert (terminated["exitCode"], terminated["reason"]) == (3, "Error")
+        assert statuses[shown[0]]["restartCount"] == death["restartCount"]
+        # Published before anything else mentions that instance's death.
+        mentioned = [
+            i
+            for i, s in enumerate(statuses)
+            if (s.get("lastState") or {}).get("terminated", {}).get("containerID")
+            == f"docker://{container_id}"
+        ]
+        assert not mentioned or shown[0] < mentioned[0], (death["restartCount"], statuses)
+    reasons = [(s.get("state") or {}).get("waiting", {}).get("reason") for s in statuses]
+    assert "CrashLoopBackOff" in reasons

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -171,3 +172,45 @@ def test_poststart_notify_posts_once_per_container_start(
             assert (exit_code, reason) == ("3", "Error"), message.text
         assert message.thread_ts is None
     assert sorted(seen) == list(range(len(messages))), seen
+
+
+def test_each_death_reaches_slack_before_the_back_off_ends(
+    store: EventStore, slack: FakeSlack, notifier: NotifierService, request: pytest.FixtureRequest
+) -> None:
+    """A container seen running (``sleep 0.3``) that dies into its crash back-off: the alert
+    for that death is in Slack before the next instance starts, not one back-off later (the
+    agent used to go from running straight to CrashLoopBackOff, so the death was only told
+    when restartCount went up at the next start)."""
+    backoff = 3.0
+    slow = AgentHarness(store, max_container_restart_period=backoff)
+    request.addfinalizer(slow.cleanup)
+    make_route(slow.writer, f"{slow.namespace}-r", namespaces=[slow.namespace],
+               destination={"slack": {"channel": "#crash"}})  # fmt: skip
+    docker_events = ContainerEvents(slow.namespace, "app")
+    request.addfinalizer(docker_events.close)
+    slow.start_agent()
+    slow.create_pod("flaky", [container("app", "sh", "-c", "sleep 0.3; exit 3")])
+    deaths = 3  # the first restart is immediate, the next ones wait the back-off
+
+    def started_after_last_death() -> bool:
+        return len(docker_events.times("start")) > deaths
+
+    wait_for(started_after_last_death, timeout=40, what=f"{deaths} deaths and restarts")
+    slow.stop_agent()
+    wait_for(lambda: _restarts_told(slack) >= set(range(1, deaths + 1)), timeout=20,
+             what="every death told")  # fmt: skip
+    offset = time.time() - time.monotonic()
+    died, starts = docker_events.times("die"), docker_events.times("start")
+    with slack.lock:
+        told = {}
+        for message in slack.messages:
+            k = 1 if message.thread_ts is None else _restart_of(message.text)
+            told.setdefault(k, message.received + offset)
+    for k in range(2, deaths + 1):
+        # Death k is instance k-1's; instance k starts a back-off later.
+        assert died[k - 1] < told[k] < starts[k], (k, died[k - 1], told[k], starts[k])
+
+
+def _restarts_told(slack: FakeSlack) -> set[int]:
+    with slack.lock:
+        return {1 if m.thread_ts is None else _restart_of(m.text) for m in slack.messages}

@@ -148,8 +148,11 @@ def set_status(
     reason: str | None = None,
     waiting: str | None = None,
     running: bool = False,
+    terminated: bool = False,
     container: str = "app",
 ) -> None:
+    """``terminated``: the instance ``restart_count`` itself ended with ``exit_code`` and
+    ``reason`` (``state.terminated``); otherwise they describe ``lastState``."""
     meta = pod["metadata"]
     current = writer.get(ObjectKey("Pod", meta["namespace"], meta["name"]))
     assert current is not None
@@ -159,6 +162,9 @@ def set_status(
         state = {"waiting": {"reason": waiting, "message": "back-off restarting failed container"}}
     elif running:
         state = {"running": {"startedAt": "2026-11-26T10:00:00Z"}}
+    elif terminated:
+        ended = {"exitCode": exit_code, "reason": reason, "finishedAt": "2026-11-26T10:00:00Z"}
+        state = {"terminated": ended}
     status: dict[str, Any] = {
         "name": container,
         "restartCount": restart_count,
@@ -166,7 +172,7 @@ def set_status(
         "image": "busybox:1",
         "ready": running,
     }
-    if exit_code is not None:
+    if exit_code is not None and not (terminated and restart_count == 0):
         status["lastState"] = {
             "terminated": {
                 "exitCode": exit_code,
@@ -186,14 +192,15 @@ def crash(
     exit_code: int = 1,
     reason: str = "Error",
 ) -> None:
-    """One crash as the agent reports it: restarted, then waiting in CrashLoopBackOff."""
-    set_status(
-        writer, pod, restart_count=restart_count, exit_code=exit_code, reason=reason, running=True
-    )
+    """The crash that leads to restart ``restart_count``, as the agent reports it: the
+    instance before it terminated, then waiting in CrashLoopBackOff with that end in
+    ``lastState`` (``restartCount`` is still the dead instance's own)."""
+    dead = restart_count - 1
+    set_status(writer, pod, restart_count=dead, exit_code=exit_code, reason=reason, terminated=True)
     set_status(
         writer,
         pod,
-        restart_count=restart_count,
+        restart_count=dead,
         exit_code=exit_code,
         reason=reason,
         waiting="CrashLoopBackOff",

@@ -47,18 +47,94 @@ def test_pod_status_facts_against_marks() -> None:
     )
     assert [f.reasons for f in facts] == [frozenset({"Restarted", "OOMKilled"})]
     assert facts[0].exit_code == 137 and facts[0].node == "n1"
-    facts, marks = pod_facts(
-        _pod(1, waiting="CrashLoopBackOff"), marks, observed_at=NOW, position=3
-    )
-    assert [f.reasons for f in facts] == [frozenset({"CrashLoopBackOff"})]
-    facts, marks = pod_facts(
-        _pod(1, waiting="CrashLoopBackOff"), marks, observed_at=NOW, position=4
-    )
+    # Waiting without a lastState (nothing to say how it ended): the wait alone is news.
+    waiting = _pod(1, waiting="CrashLoopBackOff")
+    del waiting["status"]["containerStatuses"][0]["lastState"]
+    facts, marks = pod_facts(waiting, marks, observed_at=NOW, position=3)
+    assert [(f.reasons, f.restart_count) for f in facts] == [(frozenset({"CrashLoopBackOff"}), 1)]
+    facts, marks = pod_facts(waiting, marks, observed_at=NOW, position=4)
     assert facts == []  # the same wait again is not news
     facts, _ = pod_facts(
         _pod(2, exit_code=0, reason="Completed"), marks, observed_at=NOW, position=5
     )
     assert [f.reasons for f in facts] == [frozenset({"Restarted"})]
+
+
+def _running(restarts: int) -> dict[str, Any]:
+    pod = _pod(restarts, exit_code=3)
+    pod["status"]["containerStatuses"][0]["state"] = {"running": {}}
+    return pod
+
+
+def _back_off(restarts: int) -> dict[str, Any]:
+    """CrashLoopBackOff after instance ``restarts`` died: its end is in lastState."""
+    pod = _pod(restarts, waiting="CrashLoopBackOff")
+    pod["status"]["containerStatuses"][0]["lastState"] = {
+        "terminated": {"exitCode": 3, "reason": "Error"}
+    }
+    return pod
+
+
+def test_crash_loop_back_off_with_an_untold_death_is_that_death() -> None:
+    """running -> CrashLoopBackOff with no terminated status in between (a status missed, or
+    an agent that writes none) is the death itself: the restart it causes, at once."""
+    marks = {"app": Mark(1, None)}  # restart 1 told, instance 1 seen running
+    facts, marks = pod_facts(_back_off(1), marks, observed_at=NOW, position=1)
+    assert [(f.reasons, f.restart_count, f.exit_code) for f in facts] == [
+        (frozenset({"Restarted", "Error", "CrashLoopBackOff"}), 2, 3)
+    ]
+    assert marks["app"] == Mark(2, "CrashLoopBackOff")
+    facts, marks = pod_facts(_back_off(1), marks, observed_at=NOW, position=2)
+    assert facts == []  # the same status again
+    facts, marks = pod_facts(_running(2), marks, observed_at=NOW, position=3)
+    assert facts == []  # the restart it announced: already told
+    # Instance 2 dies into CrashLoopBackOff again: restart 3 is news.
+    facts, _ = pod_facts(_back_off(2), marks, observed_at=NOW, position=4)
+    assert [f.restart_count for f in facts] == [3] and "Restarted" in facts[0].reasons
+    # Deleting or never restarting: a CrashLoopBackOff with a lastState is no new restart.
+    deleting = _back_off(2)
+    deleting["metadata"]["deletionTimestamp"] = "2026-11-26T12:00:00Z"
+    facts, _ = pod_facts(deleting, {"app": Mark(2, None)}, observed_at=NOW, position=5)
+    assert [f.reasons for f in facts] == [frozenset({"CrashLoopBackOff"})]
+
+
+def _episode_replies(statuses: list[dict[str, Any]]) -> tuple[list[tuple[str, ...]], list[int]]:
+    """Fold statuses through marks and one episode: the actions and the restarts replied."""
+    marks: dict[str, Mark] = {}
+    summary: dict[str, Any] | None = None
+    actions: list[tuple[str, ...]] = []
+    replied: list[int] = []
+    for position, pod in enumerate(statuses, 1):
+        facts, marks = pod_facts(pod, marks, observed_at=NOW, position=position)
+        for fact in facts:
+            result = step(summary, fact)
+            summary = result.summary
+            actions.append(result.actions)
+            if ROOT in result.actions or REPLY in result.actions:
+                replied.append(fact.restart_count)
+    return actions, replied
+
+
+def test_a_missed_terminated_status_changes_neither_the_alerts_nor_their_number() -> None:
+    """With or without the terminated status before each CrashLoopBackOff, every death is
+    told once (the root or one reply, numbered by its restart) and as early as it is seen."""
+    with_terminated: list[dict[str, Any]] = [_running(0)]
+    without: list[dict[str, Any]] = [_running(0)]
+    for n in range(4):
+        with_terminated += [_died(n, 3), _back_off(n), _running(n + 1)]
+        without += [_back_off(n), _running(n + 1)]
+    for statuses in (with_terminated, without):
+        actions, replied = _episode_replies(statuses)
+        assert replied == [1, 2, 3, 4], replied
+        assert actions.count((ROOT,)) == 1 and actions[0] == (ROOT,)
+        assert actions.count((REPLY, UPDATE)) == 3
+    # In both, each death is told by the first status that shows it.
+    first_of = {n: 1 + 3 * n for n in range(4)}
+    for n, position in first_of.items():
+        facts, _ = pod_facts(
+            with_terminated[position], {"app": Mark(n, None)}, observed_at=NOW, position=1
+        )
+        assert facts and facts[0].restart_count == n + 1
 
 
 def _died(

@@ -3,12 +3,15 @@
 Built with :mod:`dockyard.agent.status` (the kubelet's rules); this module only assembles the
 Kubernetes JSON (phase, conditions, containerStatuses, podIP, hostIP, startTime) and decides
 whether it changed enough to be written: transition times are carried over, so an unchanged
-pod compares equal and nothing is written on a relist.
+pod compares equal and nothing is written on a relist. :func:`unpublished_deaths` says which
+container deaths no written status has shown yet: the worker writes those as terminated states
+before a waiting reason (CrashLoopBackOff) or the next instance replaces them, as the kubelet
+does by generating the status before it acts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,15 +20,17 @@ from dockyard.agent.runtime import ContainerInfo, instances_of
 from dockyard.agent.status import (
     PodCondition,
     Running,
+    Terminated,
     Waiting,
     container_status,
     format_time,
     pod_conditions,
     pod_phase,
+    state_from_runtime,
     with_transition_times,
 )
 
-__all__ = ["compute_status", "status_changed"]
+__all__ = ["compute_status", "status_changed", "unpublished_deaths"]
 
 _TERMINAL = ("Succeeded", "Failed")
 
@@ -101,3 +106,36 @@ def status_changed(previous: Mapping[str, Any] | None, new: Mapping[str, Any]) -
     if not previous:
         return True
     return dict(previous) != dict(new)
+
+
+def unpublished_deaths(
+    pod: DesiredPod, observed: Sequence[ContainerInfo], previous: Mapping[str, Any] | None
+) -> set[str]:
+    """Containers whose newest instance has ended without any written status showing it.
+
+    A death counts as shown once a status carried that instance as ``state.terminated`` or
+    ``lastState.terminated`` (an agent restarted from the pod's stored status does not write
+    it again). Without this, a container seen running that dies into its crash back-off goes
+    from running straight to CrashLoopBackOff, and whoever watches statuses (the notifier)
+    learns of the death only from a ``lastState`` or at the next restart.
+    """
+    shown = _shown_terminations((previous or {}).get("containerStatuses") or ())
+    found: set[str] = set()
+    for container in pod.containers:
+        instances = instances_of(observed, pod_uid=pod.uid, container_name=container.name)
+        if not instances:
+            continue
+        state = state_from_runtime(instances[0])
+        if isinstance(state, Terminated) and state.container_id not in shown:
+            found.add(container.name)
+    return found
+
+
+def _shown_terminations(statuses: Iterable[Mapping[str, Any]]) -> set[str]:
+    shown: set[str] = set()
+    for status in statuses:
+        for field in ("state", "lastState"):
+            terminated = (status.get(field) or {}).get("terminated") or {}
+            if terminated.get("containerID"):
+                shown.add(str(terminated["containerID"]))
+    return shown

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +29,7 @@ from dockyard.agent.facts import (
     recorded_states,
 )
 from dockyard.agent.plan import PodActions, compute_pod_actions
-from dockyard.agent.pod_status import compute_status, status_changed
+from dockyard.agent.pod_status import compute_status, status_changed, unpublished_deaths
 from dockyard.agent.probes import ProbeTarget, probe_spec
 from dockyard.agent.runtime import ContainerInfo, RuntimeEvent, RuntimeUnavailable, parse_time
 from dockyard.agent.status import Waiting
@@ -157,6 +157,14 @@ class PodWorker:
             known_restart_counts=self._known_restart_counts(),
         )
         self._announce_waiting(ref, pod, plan)
+        if body is not None and not pod.deleting and not self.terminal_written:
+            # A death goes out as a terminated state before the plan hides it behind a
+            # waiting reason (CrashLoopBackOff) or a new instance: alerts key on it and must
+            # not wait out the back-off or a start (the kubelet also writes before it acts).
+            hidden = {*self.reason_cache, *plan.waiting, *(s.container.name for s in plan.start)}
+            deaths = unpublished_deaths(pod, observed, self.last_status) & hidden
+            if deaths:
+                self._write_status(ref, pod, body, observed, plan, reveal=deaths)
         if pod.deleting and not plan.kill and body is not None and not self.terminal_written:
             # Every container is stopped: the terminal phase goes out before anything is
             # removed, so the last status of a deleted pod says how it ended.
@@ -349,8 +357,15 @@ class PodWorker:
         plan: PodActions,
         *,
         terminal: bool = False,
+        reveal: Collection[str] = (),
     ) -> None:
-        failed_sync = {**self.reason_cache, **plan.waiting}
+        """``reveal``: containers whose terminated state is written as it is, not replaced
+        by the waiting reason of a failed or backed-off start."""
+        failed_sync = {
+            name: waiting
+            for name, waiting in {**self.reason_cache, **plan.waiting}.items()
+            if name not in reveal
+        }
         status = compute_status(
             pod,
             observed,

@@ -2,9 +2,12 @@
 
 The robust source is the Pod status the agent reports (``ObjectStatusUpdated``): a restart is
 ``containerStatuses[].restartCount`` going up, with ``lastState.terminated`` saying how the
-previous container ended, or, sooner, ``state.terminated`` appearing on a container that its
-restart policy will start again (the alert then carries the number of that coming restart);
-``state.waiting.reason`` says CrashLoopBackOff or ImagePullBackOff.
+previous container ended, or, sooner, a death that its restart policy will follow with a
+restart (the alert then carries the number of that coming restart): ``state.terminated``, or
+``state.waiting`` CrashLoopBackOff, whose ``lastState.terminated`` is the newest instance (the
+one ``restartCount`` counts) waiting out its back-off. Either is enough, so a status missed in
+between never holds an alert back until the next restart. ``state.waiting.reason`` also says
+CrashLoopBackOff or ImagePullBackOff.
 Restarts are found by comparing with a per-container high-water mark (kept by the notifier in
 the same transaction as its checkpoint), so a notifier restart neither replays nor loses one.
 Counting from the status, not from event objects, is what makes folded repeats visible.
@@ -145,17 +148,12 @@ def pod_facts(
         restarts = int(container.get("restartCount") or 0)
         waiting = ((container.get("state") or {}).get("waiting") or {}).get("reason")
         terminated = (container.get("lastState") or {}).get("terminated") or {}
-        ended = (container.get("state") or {}).get("terminated") or {}
-        if (
-            ended
-            and not deleting
-            and will_restart(policy, ended.get("exitCode"), init=is_init)
-            and restarts + 1 > mark.restart_count
-        ):
-            # The container just died and will be restarted: alert on the death itself,
-            # numbered as the restart it causes, instead of waiting out the crash back-off
-            # (up to 5 minutes) for restartCount to go up. When it does, the fact is known.
-            restarts, terminated = restarts + 1, ended
+        death = pending_death(container)
+        if death and not deleting and will_restart(policy, death.get("exitCode"), init=is_init):
+            # The container died and will be restarted: alert on the death itself, numbered
+            # as the restart it causes, instead of waiting out the crash back-off (up to 5
+            # minutes) for restartCount to go up. When it does, the fact is known (the mark).
+            restarts, terminated = restarts + 1, death
         reasons: set[str] = set()
         if restarts > mark.restart_count:
             reasons.add("Restarted")
@@ -183,6 +181,22 @@ def pod_facts(
             )
         new_marks[name] = Mark(max(restarts, mark.restart_count), waiting)
     return facts, new_marks
+
+
+def pending_death(container: Mapping[str, Any]) -> Mapping[str, Any]:
+    """How the newest instance of a container ended, if it is dead and not yet replaced
+    (its ``restartCount`` is still its own); empty otherwise.
+
+    ``state.terminated`` is that instance; so is ``lastState.terminated`` under a waiting
+    CrashLoopBackOff (the kubelet's and the agent's rule: the back-off hides the terminated
+    state and moves it to ``lastState``). Any other ``lastState`` is the instance before.
+    """
+    state = container.get("state") or {}
+    if state.get("terminated"):
+        return dict(state["terminated"])
+    if (state.get("waiting") or {}).get("reason") == "CrashLoopBackOff":
+        return dict((container.get("lastState") or {}).get("terminated") or {})
+    return {}
 
 
 def will_restart(policy: str, exit_code: Any, *, init: bool) -> bool:

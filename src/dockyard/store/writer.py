@@ -10,20 +10,35 @@ Anything that fails rolls the whole transaction back: nothing is half-written.
 
 from __future__ import annotations
 
-import copy
-import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
 
 from dockyard.store.catalogue import EventType
+from dockyard.store.changes import (
+    OPTIMISTIC_ATTEMPTS,
+    Actor,
+    AlreadyExists,
+    Change,
+    Conflict,
+    JsonObject,
+    NotFound,
+    ObjectError,
+    ObjectKey,
+    StoredObject,
+    Terminating,
+    deletion_of,
+    named_resource_version,
+    new_object,
+    per_body,
+    stamped,
+    taken_key,
+    unique_keys,
+    update_of,
+)
 from dockyard.store.event_types import (
     ObjectCreated,
-    ObjectDeleted,
-    ObjectDeletionRequested,
     ObjectPayload,
     ObjectStatusUpdated,
     ObjectUpdated,
@@ -39,194 +54,20 @@ from dockyard.store.events import (
     RequiredObjectTerminating,
     new_event,
 )
-from dockyard.store.preconditions import uid_failure
 
-JsonObject = dict[str, Any]
-# Optimistic writes re-read and retry this often when another writer got there first (only
-# when the caller named no resourceVersion; otherwise the first conflict is the answer).
-_OPTIMISTIC_ATTEMPTS = 64
-# Fields the server owns: a client's values are ignored (as Kubernetes does).
-_SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation")
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is writing, and from where: recorded in every event's metadata."""
-
-    name: str
-    groups: tuple[str, ...] = ()
-    source: str = "api"
-    request_id: str | None = None
-    client_address: str | None = None
-    user_agent: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    def metadata(self, verb: str, *, causation: int | None = None) -> JsonObject:
-        meta: JsonObject = {
-            "actor": self.name,
-            "groups": list(self.groups),
-            "source": self.source,
-            "verb": verb,
-        }
-        for key, value in (
-            ("request_id", self.request_id),
-            ("client_address", self.client_address),
-            ("user_agent", self.user_agent),
-            ("causation", causation),
-        ):
-            if value is not None:
-                meta[key] = value
-        meta.update(self.extra)
-        return meta
-
-
-class ObjectError(Exception):
-    """Base of the write path's errors; ``reason`` is the Kubernetes Status reason."""
-
-    reason = "InternalError"
-    code = 500
-
-
-class NotFound(ObjectError):
-    reason, code = "NotFound", 404
-
-    def __init__(self, resource: str, name: str) -> None:
-        super().__init__(f'{resource} "{name}" not found')
-
-
-class AlreadyExists(ObjectError):
-    reason, code = "AlreadyExists", 409
-
-    def __init__(self, resource: str, name: str) -> None:
-        super().__init__(f'{resource} "{name}" already exists')
-
-
-class Terminating(ObjectError):
-    """A create in a namespace (or under an object) that is being deleted."""
-
-    reason, code = "Forbidden", 403
-
-    def __init__(self, kind: str, name: str) -> None:
-        super().__init__(
-            f"unable to create new content in {kind.lower()} {name} because it is being terminated"
-        )
-        self.kind = kind
-        self.name = name
-
-
-class Conflict(ObjectError):
-    reason, code = "Conflict", 409
-
-    def __init__(self, resource: str, name: str, detail: str = "") -> None:
-        self.detail = detail  # e.g. a failed uid precondition (store/preconditions.py)
-        super().__init__(
-            f'Operation cannot be fulfilled on {resource} "{name}": '
-            + (
-                detail
-                or "the object has been modified; please apply your changes to the latest "
-                "version and try again"
-            )
-        )
-
-
-@dataclass(frozen=True)
-class ObjectKey:
-    kind: str
-    namespace: str
-    name: str
-
-    @classmethod
-    def of(cls, body: Mapping[str, Any]) -> ObjectKey:
-        meta = body.get("metadata") or {}
-        return cls(
-            str(body.get("kind", "")), str(meta.get("namespace") or ""), str(meta.get("name", ""))
-        )
-
-    @property
-    def resource(self) -> str:
-        """How Kubernetes names the resource in messages: lower-case plural."""
-        lower = self.kind.lower()
-        return lower + ("es" if lower.endswith("s") else "s")
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    uid: str
-    resource_version: int
-    body: JsonObject
-    stream_version: int = 0  # the version of the object's stream at resource_version
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _strip_resource_version(body: JsonObject) -> JsonObject:
-    body = copy.deepcopy(body)
-    body.setdefault("metadata", {}).pop("resourceVersion", None)
-    return body
-
-
-def _merged(
-    current: StoredObject, body: Mapping[str, Any], *, status_only: bool
-) -> tuple[JsonObject, JsonObject]:
-    """``(old, new)``: what an update of ``current`` with ``body`` stores (no resourceVersion)."""
-    old = _strip_resource_version(current.body)
-    new = _strip_resource_version(dict(body))
-    if status_only:  # the status subresource changes status and nothing else
-        merged = copy.deepcopy(old)
-        merged["status"] = new.get("status")
-        new = merged
-    else:  # the main resource never changes status (Kubernetes' rule for subresources)
-        if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
-        else:
-            new.pop("status", None)
-    for name in _SERVER_FIELDS:
-        if name in old["metadata"]:
-            new["metadata"][name] = old["metadata"][name]
-    if "deletionTimestamp" in old["metadata"]:
-        new["metadata"]["deletionTimestamp"] = old["metadata"]["deletionTimestamp"]
-    if new.get("spec") != old.get("spec"):
-        new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
-    return old, new
-
-
-def _new_object(body: Mapping[str, Any]) -> JsonObject:
-    """``body`` as a new object: fresh uid, creation time, generation 1, not terminating."""
-    obj = _strip_resource_version(dict(body))
-    meta = obj["metadata"]
-    meta["uid"] = str(uuid.uuid4())
-    meta["creationTimestamp"] = _now()
-    meta["generation"] = 1
-    meta.pop("deletionTimestamp", None)
-    return obj
-
-
-def _taken_key(detail: str) -> ObjectKey:
-    """The key in a unique violation's detail: ``Key (kind, namespace, name)=(Pod, ns, x) ...``."""
-    values = detail.partition(")=(")[2].partition(")")[0].split(", ")
-    if len(values) != 3:
-        return ObjectKey("Object", "", "?")
-    return ObjectKey(values[0], values[1], values[2])
-
-
-def _per_body(causation: int | None | Sequence[int | None], count: int) -> list[int | None]:
-    if causation is None or isinstance(causation, int):
-        return [causation] * count
-    if len(causation) != count:
-        raise ValueError(f"{len(causation)} causations for {count} objects")
-    return list(causation)
-
-
-def _unique_keys(bodies: Sequence[Mapping[str, Any]]) -> list[ObjectKey]:
-    keys = [ObjectKey.of(body) for body in bodies]
-    seen: set[ObjectKey] = set()
-    for key in keys:
-        if key in seen:
-            raise ValueError(f'{key.resource} "{key.name}" appears twice in one batch')
-        seen.add(key)
-    return keys
+# Re-exported: callers import the write path's vocabulary from here.
+__all__ = [
+    "Actor",
+    "AlreadyExists",
+    "Conflict",
+    "JsonObject",
+    "NotFound",
+    "ObjectError",
+    "ObjectKey",
+    "ObjectWriter",
+    "StoredObject",
+    "Terminating",
+]
 
 
 class ObjectWriter:
@@ -317,7 +158,7 @@ class ObjectWriter:
             None,
             ObjectCreated,
             key,
-            _new_object(body),
+            new_object(body),
             actor=actor,
             verb=verb,
             causation=causation,
@@ -335,7 +176,7 @@ class ObjectWriter:
         causation: int | None = None,
     ) -> JsonObject:
         key = ObjectKey.of(body)
-        obj = _new_object(body)
+        obj = new_object(body)
         if self.get(key, conn=conn) is not None:
             raise AlreadyExists(key.resource, key.name)
         return self._write(
@@ -364,29 +205,16 @@ class ObjectWriter:
         names a resourceVersion, and a fresh read and merge when it does not. ``read`` is the
         object as the caller just read it: the first attempt uses it instead of reading."""
         key = ObjectKey.of(body)
-        for _attempt in range(_OPTIMISTIC_ATTEMPTS):
-            current, read = (read, None) if read is not None else (self.get(key), None)
-            change = _update_of(key, current, body, status_only=status_only)
-            if isinstance(change, StoredObject):
-                return self._stamped(change)
-            event_type, new = change
-            assert current is not None
-            try:
-                return self._write(
-                    None,
-                    event_type,
-                    key,
-                    new,
-                    actor=actor,
-                    verb=verb,
-                    causation=causation,
-                    stream=current.uid,
-                    expected_version=current.stream_version,
-                )
-            except ConcurrencyError:
-                if _named_resource_version(body) is not None:
-                    break
-        raise Conflict(key.resource, key.name)
+        return self._change(
+            None,
+            key,
+            lambda current: update_of(key, current, body, status_only=status_only),
+            actor=actor,
+            verb=verb,
+            causation=causation,
+            retry=named_resource_version(body) is None,
+            read=read,
+        )
 
     def update_in(
         self,
@@ -403,21 +231,13 @@ class ObjectWriter:
         Returns the stored object; an update that changes nothing appends nothing.
         """
         key = ObjectKey.of(body)
-        current = self.get(key, conn=conn, for_update=True)
-        change = _update_of(key, current, body, status_only=status_only)
-        if isinstance(change, StoredObject):
-            return self._stamped(change)
-        event_type, new = change
-        assert current is not None
-        return self._write(
+        return self._change(
             conn,
-            event_type,
             key,
-            new,
+            lambda current: update_of(key, current, body, status_only=status_only),
             actor=actor,
             verb=verb,
             causation=causation,
-            stream=current.uid,
         )
 
     def delete(
@@ -432,29 +252,15 @@ class ObjectWriter:
         grace_period_seconds: int | None = None,
     ) -> JsonObject:
         """``delete_in`` without a transaction of the caller's (optimistic, as ``update``)."""
-        for _attempt in range(_OPTIMISTIC_ATTEMPTS):
-            current = self.get(key)
-            change = _deletion_of(key, current, graceful, expected_rv, grace_period_seconds)
-            if isinstance(change, StoredObject):
-                return self._stamped(change)
-            event_type, obj = change
-            assert current is not None
-            try:
-                return self._write(
-                    None,
-                    event_type,
-                    key,
-                    obj,
-                    actor=actor,
-                    verb=verb,
-                    causation=causation,
-                    stream=current.uid,
-                    expected_version=current.stream_version,
-                )
-            except ConcurrencyError:
-                if expected_rv is not None:
-                    break
-        raise Conflict(key.resource, key.name)
+        return self._change(
+            None,
+            key,
+            lambda current: deletion_of(key, current, graceful, expected_rv, grace_period_seconds),
+            actor=actor,
+            verb=verb,
+            causation=causation,
+            retry=expected_rv is None,
+        )
 
     def delete_in(
         self,
@@ -475,21 +281,13 @@ class ObjectWriter:
         ``grace_period_seconds`` (graceful only) is recorded as ``deletionGracePeriodSeconds``;
         a shorter one than already recorded shortens a deletion in progress, as Kubernetes does.
         """
-        current = self.get(key, conn=conn, for_update=True)
-        change = _deletion_of(key, current, graceful, expected_rv, grace_period_seconds)
-        if isinstance(change, StoredObject):
-            return self._stamped(change)
-        event_type, obj = change
-        assert current is not None
-        return self._write(
+        return self._change(
             conn,
-            event_type,
             key,
-            obj,
+            lambda current: deletion_of(key, current, graceful, expected_rv, grace_period_seconds),
             actor=actor,
             verb=verb,
             causation=causation,
-            stream=current.uid,
         )
 
     # -- batch writes ---------------------------------------------------------------------
@@ -509,13 +307,13 @@ class ObjectWriter:
         """``create_in`` for each body, in order, as one append. ``AlreadyExists`` if any name
         is taken (nothing is written); a name twice in ``bodies`` is a ``ValueError``.
         ``causation`` is one position for all, or one per body."""
-        keys = _unique_keys(bodies)
-        causations = _per_body(causation, len(bodies))
+        keys = unique_keys(bodies)
+        causations = per_body(causation, len(bodies))
         existing = self.get_many(keys, conn=conn)
         for key in keys:
             if key in existing:
                 raise AlreadyExists(key.resource, key.name)
-        objects = [_new_object(body) for body in bodies]
+        objects = [new_object(body) for body in bodies]
         events = [
             new_event(
                 ObjectCreated,
@@ -542,8 +340,8 @@ class ObjectWriter:
         query. ``NotFound``/``Conflict`` for the first body that fails (nothing is written);
         a body that changes nothing appends nothing and comes back as stored. ``causation``
         is one position for all, or one per body."""
-        keys = _unique_keys(bodies)
-        causations = _per_body(causation, len(bodies))
+        keys = unique_keys(bodies)
+        causations = per_body(causation, len(bodies))
         current = self.get_many(keys, conn=conn, for_update=True)
         results: list[JsonObject | None] = []
         changed: list[tuple[int, ObjectKey, StoredObject, JsonObject]] = []
@@ -551,9 +349,9 @@ class ObjectWriter:
             return []
         for index, (key, body) in enumerate(zip(keys, bodies, strict=True)):
             stored = current.get(key)
-            change = _update_of(key, stored, body, status_only=status_only)
+            change = update_of(key, stored, body, status_only=status_only)
             if isinstance(change, StoredObject):
-                results.append(self._stamped(change))
+                results.append(stamped(change))
             else:
                 assert stored is not None
                 results.append(None)
@@ -578,11 +376,48 @@ class ObjectWriter:
 
     # -- internals --------------------------------------------------------------------------
 
-    @staticmethod
-    def _stamped(current: StoredObject) -> JsonObject:
-        body = copy.deepcopy(current.body)
-        body["metadata"]["resourceVersion"] = str(current.resource_version)
-        return body
+    def _change(
+        self,
+        conn: Connection | None,
+        key: ObjectKey,
+        decide: Callable[[StoredObject | None], Change],
+        *,
+        actor: Actor,
+        verb: str,
+        causation: int | None,
+        retry: bool = False,
+        read: StoredObject | None = None,
+    ) -> JsonObject:
+        """Read the object, ``decide`` what to append, append it. In ``conn``'s transaction the
+        row is locked while we decide; without one (optimistic) the append expects the stream
+        version we read, and a concurrent write means a fresh read (``retry``) or ``Conflict``.
+        ``read`` stands in for the first read."""
+        for _attempt in range(1 if conn is not None else OPTIMISTIC_ATTEMPTS):
+            current: StoredObject | None = read
+            read = None
+            if current is None:
+                current = self.get(key, conn=conn, for_update=conn is not None)
+            change = decide(current)
+            if isinstance(change, StoredObject):
+                return stamped(change)
+            event_type, obj = change
+            assert current is not None
+            try:
+                return self._write(
+                    conn,
+                    event_type,
+                    key,
+                    obj,
+                    actor=actor,
+                    verb=verb,
+                    causation=causation,
+                    stream=current.uid,
+                    expected_version=None if conn is not None else current.stream_version,
+                )
+            except ConcurrencyError:
+                if not retry:
+                    break
+        raise Conflict(key.resource, key.name)
 
     def _write(
         self,
@@ -646,58 +481,6 @@ class ObjectWriter:
         except RequiredObjectTerminating as exc:
             raise Terminating(exc.required.kind, exc.required.name) from None
         except ObjectNameTaken as exc:
-            key = key or _taken_key(exc.detail)
+            key = key or taken_key(exc.detail)
             raise AlreadyExists(key.resource, key.name) from None
         return recorded
-
-
-def _named_resource_version(body: Mapping[str, Any]) -> str | None:
-    wanted = (body.get("metadata") or {}).get("resourceVersion")
-    return None if wanted in (None, "") else str(wanted)
-
-
-def _update_of(
-    key: ObjectKey, current: StoredObject | None, body: Mapping[str, Any], *, status_only: bool
-) -> StoredObject | tuple[EventType[ObjectPayload], JsonObject]:
-    """What updating ``current`` with ``body`` appends: ``(event type, new object)``, or
-    ``current`` itself when nothing changes. ``NotFound``/``Conflict`` when it cannot."""
-    if current is None:
-        raise NotFound(key.resource, key.name)
-    failed = uid_failure((body.get("metadata") or {}).get("uid"), current.uid)
-    if failed:
-        raise Conflict(key.resource, key.name, failed)
-    wanted_rv = _named_resource_version(body)
-    if wanted_rv is not None and wanted_rv != str(current.resource_version):
-        raise Conflict(key.resource, key.name)
-    old, new = _merged(current, body, status_only=status_only)
-    if new == old:
-        return current
-    return (ObjectStatusUpdated if status_only else ObjectUpdated), new
-
-
-def _deletion_of(
-    key: ObjectKey,
-    current: StoredObject | None,
-    graceful: bool,
-    expected_rv: int | None,
-    grace_period_seconds: int | None,
-) -> StoredObject | tuple[EventType[ObjectPayload], JsonObject]:
-    """What deleting ``current`` appends, or ``current`` when it is already terminating."""
-    if current is None:
-        raise NotFound(key.resource, key.name)
-    if expected_rv is not None and expected_rv != current.resource_version:
-        raise Conflict(key.resource, key.name)
-    obj = _strip_resource_version(current.body)
-    if not graceful:
-        return ObjectDeleted, obj
-    meta = obj["metadata"]
-    recorded = meta.get("deletionGracePeriodSeconds")
-    shorter = grace_period_seconds is not None and (
-        recorded is None or grace_period_seconds < int(recorded)
-    )
-    if "deletionTimestamp" in meta and not shorter:
-        return current  # already terminating
-    meta.setdefault("deletionTimestamp", _now())
-    if shorter:
-        meta["deletionGracePeriodSeconds"] = grace_period_seconds
-    return ObjectDeletionRequested, obj
