@@ -26,7 +26,7 @@ import contextlib
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,6 +115,7 @@ class LogHub:
         self._buffer: deque[HubEvent] = deque()
         self._floor: int | None = None  # the buffer holds every object event in (floor, head]
         self._head = 0
+        self._watchers = 0  # changed on the loop, read by the hub thread
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -125,6 +126,16 @@ class LogHub:
         self._stopped.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    @contextlib.contextmanager
+    def attached(self) -> Iterator[None]:
+        """Held by each watcher served from the buffer (on the loop): while none is, the hub
+        does not read the log's contents, only its head."""
+        self._watchers += 1
+        try:
+            yield
+        finally:
+            self._watchers -= 1
 
     def token(self) -> asyncio.Event:
         """Take before reading; :meth:`wait` on it returns at the first wake-up after."""
@@ -211,6 +222,13 @@ class LogHub:
             if head <= position:
                 self._post([], position, None)  # wake anyway: watchers re-check their clocks
                 return position
+            if self._watchers == 0:
+                # Nobody to serve: skip reading (and decoding) what was written, and start the
+                # buffer afresh at the head. A watcher that attaches meanwhile starts behind
+                # the new floor and reads the log itself until it has caught up.
+                if not self._post([], head, floor=head):
+                    return head
+                return head
             params = {
                 "updates": _UPDATE_TYPES,
                 "after": position,

@@ -169,43 +169,44 @@ async def watch_events(
             obj
         )
 
-    while (remaining := deadline - time.monotonic()) > 0:
-        token = hub.token()
-        if hub.covers(position):
-            # Caught up: the hub has read the log once for every watcher of this process; each
-            # watcher only filters (and the rendered lines are shared through the hub's cache).
-            position, shared = hub.changes_after(position, kind, namespace)
-            lines: list[bytes] = []
-            for event in shared:
-                shared_type: str | None = WATCH_TYPES[event.type]
-                if selecting:
-                    shared_type = selected_type(
-                        event.type, selected(event.obj), selected(event.before)
-                    )
-                if shared_type is not None:
-                    lines.append(event.line(shared_type, render))
-            if lines:  # one write for what one wake-up brought, not one per event
-                yield b"".join(lines)
+    with hub.attached():
+        while (remaining := deadline - time.monotonic()) > 0:
+            token = hub.token()
+            if hub.covers(position):
+                # Caught up: the hub has read the log once for every watcher of this process; each
+                # watcher only filters (and the rendered lines are shared through the hub's cache).
+                position, shared = hub.changes_after(position, kind, namespace)
+                lines: list[bytes] = []
+                for event in shared:
+                    shared_type: str | None = WATCH_TYPES[event.type]
+                    if selecting:
+                        shared_type = selected_type(
+                            event.type, selected(event.obj), selected(event.before)
+                        )
+                    if shared_type is not None:
+                        lines.append(event.line(shared_type, render))
+                if lines:  # one write for what one wake-up brought, not one per event
+                    yield b"".join(lines)
+                if bookmarks and time.monotonic() - last_bookmark >= ctx.bookmark_interval:
+                    last_bookmark = time.monotonic()
+                    yield bookmark(position)
+                if not shared:
+                    await hub.wait(token, min(remaining, ctx.poll_interval))
+                continue
+            position, changes = await run_in_threadpool(
+                read_changes, ctx, kind, namespace, position, with_previous=selecting
+            )
+            for event_position, event_type, obj, before in changes:
+                obj = stamp(obj, event_position)
+                before_matched = selected(before) if selecting else True
+                watch_type = selected_type(event_type, selected(obj), before_matched)
+                if watch_type is not None:
+                    yield line(watch_type, show(obj))
             if bookmarks and time.monotonic() - last_bookmark >= ctx.bookmark_interval:
                 last_bookmark = time.monotonic()
                 yield bookmark(position)
-            if not shared:
+            if not changes:
                 await hub.wait(token, min(remaining, ctx.poll_interval))
-            continue
-        position, changes = await run_in_threadpool(
-            read_changes, ctx, kind, namespace, position, with_previous=selecting
-        )
-        for event_position, event_type, obj, before in changes:
-            obj = stamp(obj, event_position)
-            before_matched = selected(before) if selecting else True
-            watch_type = selected_type(event_type, selected(obj), before_matched)
-            if watch_type is not None:
-                yield line(watch_type, show(obj))
-        if bookmarks and time.monotonic() - last_bookmark >= ctx.bookmark_interval:
-            last_bookmark = time.monotonic()
-            yield bookmark(position)
-        if not changes:
-            await hub.wait(token, min(remaining, ctx.poll_interval))
 
 
 def _without_paging(call: Call) -> Call:
