@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy import Engine, text
 
-from dockyard.store.events import EventStore, LogFollower, RecordedEvent
+from dockyard.store.events import EventStore, RecordedEvent
+from dockyard.store.follower import LogFollower
 from tests.integration.test_event_store import pod_event
 
 

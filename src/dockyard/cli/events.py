@@ -27,7 +27,8 @@ from dockyard.cli.kubectl_like import format_table
 from dockyard.server.tables import age
 from dockyard.settings import Settings
 from dockyard.store.event_types import OBJECT_EVENT_TYPES
-from dockyard.store.events import LogFollower, RecordedEvent
+from dockyard.store.events import RecordedEvent
+from dockyard.store.follower import LogFollower
 
 
 def add_parser(subparsers: Any) -> None:

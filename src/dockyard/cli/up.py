@@ -48,7 +48,7 @@ from dockyard.settings import Settings
 from dockyard.store import migrations
 from dockyard.store.apply import validate_documents
 from dockyard.store.db import redacted
-from dockyard.store.events import LogFollower
+from dockyard.store.follower import LogFollower
 from dockyard.store.projections import ProjectionRunner
 from dockyard.store.registry import all_projections
 from dockyard.store.writer import ObjectWriter

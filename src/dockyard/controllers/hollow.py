@@ -24,7 +24,8 @@ from sqlalchemy import Connection
 
 from dockyard.controllers import convert
 from dockyard.store.event_types import OBJECT_EVENT_TYPES, ObjectDeleted
-from dockyard.store.events import EventStore, LogFollower
+from dockyard.store.events import EventStore
+from dockyard.store.follower import LogFollower
 from dockyard.store.writer import Actor, ObjectError, ObjectKey, ObjectWriter
 
 

@@ -23,7 +23,8 @@ from typing import Any, Protocol, TypeVar, cast
 from sqlalchemy import Engine
 
 from dockyard.store.event_types import OBJECT_EVENT_TYPES, ObjectDeleted
-from dockyard.store.events import EventStore, LogFollower, RecordedEvent
+from dockyard.store.events import EventStore, RecordedEvent
+from dockyard.store.follower import LogFollower
 
 log = logging.getLogger(__name__)
 

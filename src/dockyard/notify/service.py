@@ -17,7 +17,8 @@ from dockyard.notify.notifier import Notifier
 from dockyard.notify.sender import Sender
 from dockyard.notify.transport import SlackApi, SlackWebApi
 from dockyard.settings import Settings
-from dockyard.store.events import EventStore, LogFollower
+from dockyard.store.events import EventStore
+from dockyard.store.follower import LogFollower
 
 log = logging.getLogger(__name__)
 

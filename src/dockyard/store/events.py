@@ -16,19 +16,19 @@ and no waiting on holes (a rolled-back append leaves a hole that nothing waits f
 Why not the alternatives: Marten-style gap timeouts skip slow commits; the xid8/xmin reader
 lets any long transaction stall every reader and orders by xid, not commit. The cost of
 serializing is one commit at a time per database, measured in ``bench/append.py``; batching
-events into one transaction is the lever, and control-plane write rates sit far below it.
+events into one transaction is the lever: a caller can append many events at once, and a
+process's concurrent standalone appends are combined into one transaction by group commit
+(group_commit.py), so twenty writers share one disk flush instead of queueing for twenty.
 A statement trigger refuses INSERTs that bypass ``dockyard_append()``, so nothing can
 reintroduce the gap by writing around the lock.
 
-Followers are woken by ``LISTEN dockyard_events`` (a payload-free wake-up) and poll at least
-every ``poll_interval`` seconds in case a notification is lost; they always re-read from their
-own checkpoint, so a notification is never trusted to carry data.
+Every append ends with ``NOTIFY dockyard_events`` (a payload-free wake-up for followers,
+follower.py).
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -42,7 +42,6 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, Engine, QueuePool, create_engine
 
 from dockyard.store.catalogue import CATALOGUE, EventType, JsonDict, P
-from dockyard.store.db import connect_raw
 from dockyard.store.group_commit import GroupCommit, PendingWrite
 
 NOTIFY_CHANNEL = "dockyard_events"
@@ -439,65 +438,3 @@ class EventStore:
             return conn.exec_driver_sql(sql, params).scalar_one()
         with self.engine.connect() as own:
             return own.exec_driver_sql(sql, params).scalar_one()
-
-
-class LogFollower:
-    """Catch up from a checkpoint, then follow the log as it grows.
-
-    Iterating yields batches (lists) of events in position order; an empty batch means "woken,
-    nothing new", which lets a caller check its own stop conditions. ``stop()`` ends the
-    iteration within one poll interval.
-    """
-
-    def __init__(
-        self,
-        store: EventStore,
-        database_url: str,
-        *,
-        after: int = 0,
-        batch_size: int = 500,
-        poll_interval: float = 1.0,
-        types: Sequence[str] | None = None,
-    ) -> None:
-        if not 0 < poll_interval <= 1.0:
-            raise ValueError("poll_interval must be in (0, 1] seconds")
-        self.store = store
-        self.position = after
-        self._url = database_url
-        self._batch_size = batch_size
-        self._poll_interval = poll_interval
-        self._types = list(types) if types is not None else None
-        self._stopped = threading.Event()
-
-    def stop(self) -> None:
-        self._stopped.set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stopped.is_set()
-
-    def batches(self) -> Iterator[list[RecordedEvent]]:
-        listener = connect_raw(self._url, autocommit=True)
-        try:
-            # LISTEN before the first read: a commit after this point always wakes us.
-            listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
-            while not self._stopped.is_set():
-                batch = self.store.read_all(
-                    after=self.position, limit=self._batch_size, types=self._types
-                )
-                if batch:
-                    self.position = batch[-1].position
-                    yield batch
-                    if len(batch) == self._batch_size:
-                        continue  # still catching up: read on before waiting
-                else:
-                    yield batch
-                # Drain wake-ups that arrived while we read, or wait for the next one.
-                for _ in listener.notifies(timeout=self._poll_interval, stop_after=1):
-                    pass
-        finally:
-            listener.close()
-
-    def __iter__(self) -> Iterator[RecordedEvent]:
-        for batch in self.batches():
-            yield from batch

@@ -19,7 +19,8 @@ from typing import Protocol
 
 from sqlalchemy import Connection, Engine
 
-from dockyard.store.events import EventStore, LogFollower, RecordedEvent
+from dockyard.store.events import EventStore, RecordedEvent
+from dockyard.store.follower import LogFollower
 
 log = logging.getLogger(__name__)
 
