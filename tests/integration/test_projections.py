@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from dockyard.store.event_types import (
+    OBJECT_EVENT_TYPES,
     ObjectCreated,
     ObjectDeleted,
     ObjectDeletionRequested,
@@ -162,3 +164,14 @@ def test_wait_for_returns_once_projected(
     assert runner.wait_for(event.position, timeout=0.05) is False
     runner.catch_up()
     assert runner.wait_for(event.position, timeout=1.0) is True
+
+
+def test_the_sql_projection_knows_every_object_event_type(engine: Engine) -> None:
+    """dockyard_project_objects spells the object event types in SQL (migration 0005): a type
+    added to the catalogue's OBJECT_EVENT_TYPES must be added there too."""
+    with engine.connect() as conn:
+        source = conn.execute(
+            text("SELECT prosrc FROM pg_proc WHERE proname = 'dockyard_project_objects'")
+        ).scalar_one()
+    spelled = set(re.findall(r"'(Object[A-Za-z]+)'", source))
+    assert spelled == set(OBJECT_EVENT_TYPES)
