@@ -67,23 +67,21 @@ def pod(name: str, namespace: str = NS) -> dict[str, Any]:
 
 
 def bench_app() -> Any:
-    """The server's app for one uvicorn process (a factory: with ``--workers`` each worker
-    process builds its own engine, log hub and watchers)."""
-    from dockyard.server.app import create_app
+    """The server's app for one uvicorn process, built as ``dockyard server`` builds it (a
+    factory: with ``--workers`` each worker process builds its own engine, log hub and
+    watchers)."""
+    from dockyard.cli.server import build_app
     from dockyard.server.auth import TokenAuthenticator, User
-    from dockyard.server.context import ApiContext
+    from dockyard.settings import Settings
     from dockyard.store.db import make_engine
     from dockyard.store.events import EventStore
-    from dockyard.store.writer import ObjectWriter
 
     url = os.environ["DOCKYARD_BENCH_DATABASE_URL"]
     engine = make_engine(url, pool_size=20)
-    store = EventStore(engine)
-    ctx = ApiContext(
-        engine=engine, store=store, database_url=url, writer=ObjectWriter(store), poll_interval=1.0
-    )
     admin = User("bench", "u0", ("system:masters",))
-    return create_app(ctx, TokenAuthenticator([(TOKEN, admin)]))
+    authenticator = TokenAuthenticator([(TOKEN, admin)])
+    settings = Settings(poll_interval_seconds=1.0)
+    return build_app(settings, url, engine, EventStore(engine), authenticator, False)
 
 
 def serve(url: str, port: int, cert: str, key: str, workers: int = 1) -> None:

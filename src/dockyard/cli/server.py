@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gc
 import json
 import os
 import re
@@ -132,7 +133,7 @@ def server_command(args: argparse.Namespace, settings: Settings) -> int:
             ssl_keyfile=str(key),
         )
         if workers == 1:
-            app = _app(settings, db.url, db.engine, db.store, authenticator, allow_anonymous)
+            app = build_app(settings, db.url, db.engine, db.store, authenticator, allow_anonymous)
             uvicorn.run(app, **options)
         else:
             # Each worker process builds its own app from these (the database stays open here:
@@ -162,10 +163,10 @@ def worker_app() -> Starlette:
     engine = make_engine(options["database_url"])
     store = EventStore(engine)
     url = options["database_url"]
-    return _app(settings, url, engine, store, authenticator, options["allow_anonymous"])
+    return build_app(settings, url, engine, store, authenticator, options["allow_anonymous"])
 
 
-def _app(
+def build_app(
     settings: Settings,
     url: str,
     engine: Engine,
@@ -181,12 +182,16 @@ def _app(
         max_body_bytes=settings.api_max_body_bytes,
         poll_interval=settings.poll_interval_seconds,
     )
-    return create_app(
+    app = create_app(
         ctx,
         authenticator,
         allow_anonymous=allow_anonymous,
         anonymous_role=settings.api_anonymous_role,
     )
+    # Everything built so far (modules, models, the app) lives as long as the process: keep it
+    # out of the collector's full passes, which otherwise stall requests in the tail.
+    gc.freeze()
+    return app
 
 
 def kubeconfig_for(
