@@ -18,6 +18,7 @@ import docker
 import pytest
 
 from dockyard.agent.docker_runtime import DockerRuntime
+from dockyard.agent.oom import with_known_oom
 from dockyard.agent.runtime import (
     LABEL_CONTAINER_HASH,
     LABEL_MANAGED,
@@ -217,17 +218,25 @@ def test_exit_code_3_is_reported_as_error(pod: Pod) -> None:
     assert (state.reason, state.exit_code) == ("Error", 3)
 
 
-def test_memory_limit_oom_kill_is_reported(pod: Pod) -> None:
-    container = pod.run(
-        "hog",
-        command=("sh", "-c", "head -c 64m /dev/zero | tail"),
-        memory_limit_bytes=8 * 1024 * 1024,
-    )
-    info = pod.wait_exited(container)
-    assert info.oom_killed, info
-    assert info.exit_code == 137
-    state = state_from_runtime(info)
-    assert isinstance(state, Terminated) and state.reason == "OOMKilled"
+def test_memory_limit_oom_kill_is_reported(pod: Pod, runtime: DockerRuntime) -> None:
+    # The engine reports an OOM kill as State.OOMKilled or as an `oom` event. With cgroup v2
+    # the `oom` event may come after `die` (up to ~2 s on a loaded machine), and Engine 20.10
+    # then leaves State.OOMKilled false for good (agent/oom.py): wait for either, by deadline.
+    reader = EventReader(runtime, since=None)  # live events, subscribed before the start
+    try:
+        container = pod.run(
+            "hog",
+            command=("sh", "-c", "head -c 64m /dev/zero | tail"),
+            memory_limit_bytes=8 * 1024 * 1024,
+        )
+        info = pod.wait_exited(container)
+        assert (info.exit_code, info.memory_limit_bytes) == (137, 8 * 1024 * 1024)
+        if not info.oom_killed:
+            reader.wait(lambda e: (e.container_id, e.action) == (container, "oom"), timeout=10)
+    finally:
+        reader.close()
+    state = state_from_runtime(with_known_oom([info], {container})[0])
+    assert isinstance(state, Terminated) and (state.reason, state.exit_code) == ("OOMKilled", 137)
 
 
 def test_resource_limits_reach_the_engine(pod: Pod) -> None:

@@ -27,6 +27,7 @@ from dockyard.agent.client import ControlPlaneClient
 from dockyard.agent.context import LABEL_NODE, AgentContext
 from dockyard.agent.desired import DesiredPod
 from dockyard.agent.observer import EventObserver
+from dockyard.agent.oom import OOM_HOLD_SECONDS
 from dockyard.agent.probes import ProbeManager, ProbeTarget
 from dockyard.agent.runtime import (
     ContainerRuntimeError,
@@ -67,6 +68,7 @@ class AgentConfig:
     resync_seconds: float = 60.0
     max_container_restart_period: float | None = None
     host_ip: str | None = None
+    oom_hold_seconds: float = OOM_HOLD_SECONDS  # wait for an `oom` after `die` (agent/oom.py)
 
 
 def default_host_ip() -> str:
@@ -92,6 +94,7 @@ class Agent:
             probes=ProbeManager(runtime, self._on_probe_transition),
             host_ip=config.host_ip or default_host_ip(),
             resync_seconds=config.resync_seconds,
+            oom_hold_seconds=config.oom_hold_seconds,
         )
         self.workers: dict[str, PodWorker] = {}
         self._versions: dict[str, str] = {}

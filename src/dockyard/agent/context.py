@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from dockyard.agent.backoff import Backoff
 from dockyard.agent.client import ControlPlaneClient
+from dockyard.agent.oom import OOM_HOLD_SECONDS
 from dockyard.agent.probes import ProbeManager
 from dockyard.agent.runtime import ContainerRuntime
 from dockyard.store.events import NewEvent
@@ -31,6 +32,7 @@ class AgentContext:
     probes: ProbeManager
     host_ip: str
     resync_seconds: float = 10.0
+    oom_hold_seconds: float = OOM_HOLD_SECONDS  # the wait for a late `oom` (agent/oom.py)
 
     def stamp(self, event: NewEvent) -> NewEvent:
         """Event metadata for what the agent records: who observed it."""

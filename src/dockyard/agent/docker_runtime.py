@@ -4,8 +4,9 @@ Facts it relies on (reference/docker-engine.md): the API version is negotiated (
 never pinned); containers get no Docker restart policy (Dockyard owns restarts and back-off);
 labels are written at create time; the events stream is resumed with a ``"sec.nanos"`` string
 and read through ``Actor.ID``/``Action``/``Actor.Attributes`` only; OOM comes from
-``State.OOMKilled``. Every docker-py or socket failure leaves this module as one of the runtime
-errors, an engine that went away as :class:`RuntimeUnavailable`.
+``State.OOMKilled`` or the ``oom`` event (Engine 20.10 with cgroup v2 may send it after ``die``
+and then never sets the flag: agent/oom.py). Every docker-py or socket failure leaves this
+module as one of the runtime errors, an engine that went away as :class:`RuntimeUnavailable`.
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ def _info(attrs: Mapping[str, Any]) -> ContainerInfo:
         image_id=str(attrs.get("Image") or ""),
         ip=_ip(attrs.get("NetworkSettings") or {}),
         docker_status=status,
+        memory_limit_bytes=int((attrs.get("HostConfig") or {}).get("Memory") or 0),
     )
 
 

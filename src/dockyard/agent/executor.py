@@ -304,6 +304,7 @@ def kill_container(
             grace_period_seconds=kill.grace_seconds,
         )
         _append(ctx, worker, [new_event(ContainerKilled, worker.stream, payload)])
+        worker.killed_by_agent.add(kill.container_id)  # its exit 137 is ours, not an OOM kill
         grace = kill.grace_seconds
         began = time.monotonic()
         if run_pre_stop and kill.pre_stop and grace > 0:

@@ -6,16 +6,21 @@ events that bring the log up to date, in order (created before started before ex
 transition missed while the agent was down (or between two event-stream hints) is recorded
 the next time it looks. :func:`recorded_states` rebuilds the memory from the log after a
 restart. Pure functions; the worker appends.
+
+A second ``ContainerExited`` for the same container id is a correction and supersedes the
+first: an exit recorded as Error whose ``oom`` event came late (agent/oom.py) is recorded again
+as OOMKilled. Readers of the log take the latest exit per container id.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from dockyard.agent.backoff import ContainerRun, crash_loop_key
-from dockyard.agent.runtime import ContainerInfo, parse_time
+from dockyard.agent.runtime import ContainerInfo, RuntimeEvent, parse_time
 from dockyard.agent.status import format_time, terminated_reason
 from dockyard.store.catalogue import EventType
 from dockyard.store.event_types_agent import (
@@ -33,6 +38,7 @@ __all__ = [
     "Transition",
     "container_transitions",
     "crash_loop_runs",
+    "death_from_event",
     "recorded_states",
 ]
 
@@ -52,6 +58,7 @@ class RecordedContainer:
     restart_count: int
     started_at: str | None = None
     spec_hash: str = ""
+    oom_killed: bool = False  # an exited container recorded as OOMKilled
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,32 @@ def _exited(pod: PodRef, info: ContainerInfo) -> ContainerExitedPayload:
     )
 
 
+def death_from_event(
+    event: RuntimeEvent, exit_code: int, started_at: str | None, memory_limit_bytes: int
+) -> ContainerInfo:
+    """A running container's death as its ``die`` event tells it (exit code and time), to
+    record before the relist's inspect, which waits for the engine's cleanup. OOMKilled is not
+    in the event: the worker sets it from the ``oom`` events it has seen (agent/oom.py)."""
+    return ContainerInfo(
+        id=event.container_id,
+        name=event.attributes.get("name", ""),
+        labels=event.attributes,
+        identity=event.identity,
+        state="exited",
+        exit_code=exit_code,
+        oom_killed=False,
+        started_at=parse_time(started_at),
+        finished_at=datetime.fromtimestamp(event.time_nano / 1e9, UTC),
+        created_at=None,
+        error="",
+        image=event.attributes.get("image", ""),
+        image_id="",
+        ip="",
+        docker_status="exited",
+        memory_limit_bytes=memory_limit_bytes,
+    )
+
+
 def container_transitions(
     pod: PodRef,
     recorded: Mapping[str, RecordedContainer],
@@ -121,6 +154,9 @@ def container_transitions(
         if state in (None, "created") and ran:
             out.append(Transition(ContainerStarted, ContainerEvent(**_base(pod, info))))
         if info.state == "exited" and state != "exited":
+            out.append(Transition(ContainerExited, _exited(pod, info)))
+        elif state == "exited" and info.oom_killed and before and not before.oom_killed:
+            # The OOM kill became known after the exit was recorded: record it again, right.
             out.append(Transition(ContainerExited, _exited(pod, info)))
     if not complete:
         return out
@@ -173,6 +209,7 @@ def recorded_states(events: Iterable[RecordedEvent]) -> dict[str, RecordedContai
             restart_count=int(data["restartCount"]),
             started_at=data.get("startedAt"),
             spec_hash=str(data.get("specHash") or ""),
+            oom_killed=state == "exited" and bool(data.get("oomKilled")),
         )
     return states
 
@@ -180,12 +217,18 @@ def recorded_states(events: Iterable[RecordedEvent]) -> dict[str, RecordedContai
 def crash_loop_runs(
     events: Iterable[RecordedEvent], *, pod_name: str, namespace: str, pod_uid: str
 ) -> dict[str, list[ContainerRun]]:
-    """Runs (start, finish) per crash-loop key, to rebuild back-off state after a restart."""
+    """Runs (start, finish) per crash-loop key, to rebuild back-off state after a restart.
+
+    A corrected exit (same container id) is the same run, counted once."""
     runs: dict[str, list[ContainerRun]] = {}
+    counted: set[str] = set()
     for event in events:
         if event.type != "ContainerExited":
             continue
         data = event.data
+        if data.get("containerID") in counted:
+            continue
+        counted.add(str(data.get("containerID")))
         started, finished = data.get("startedAt"), data.get("finishedAt")
         if not started or not finished:
             continue

@@ -230,6 +230,7 @@ class ContainerInfo:
     image_id: str
     ip: str
     docker_status: str  # raw State.Status (created, running, paused, restarting, exited, dead…)
+    memory_limit_bytes: int = 0  # HostConfig.Memory; 0: no limit (see agent/oom.py)
 
 
 @dataclass(frozen=True)

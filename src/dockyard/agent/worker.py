@@ -26,16 +26,19 @@ from dockyard.agent.facts import (
     RecordedContainer,
     container_transitions,
     crash_loop_runs,
+    death_from_event,
     recorded_states,
 )
+from dockyard.agent.oom import oom_hold_deadline, with_known_oom
 from dockyard.agent.plan import PodActions, compute_pod_actions
 from dockyard.agent.pod_status import compute_status, status_changed, unpublished_deaths
 from dockyard.agent.probes import ProbeTarget, probe_spec
-from dockyard.agent.runtime import ContainerInfo, RuntimeEvent, RuntimeUnavailable, parse_time
+from dockyard.agent.runtime import ContainerInfo, RuntimeEvent, RuntimeUnavailable
 from dockyard.agent.status import Waiting
 from dockyard.agent.vanished import vanished_instances
 from dockyard.store.event_types_agent import (
     ContainerBackOff,
+    ContainerExitedPayload,
     ImagePullFailed,
     ImagePullFailedPayload,
     PodPhaseChanged,
@@ -73,7 +76,11 @@ class PodWorker:
         self._loaded = False
         self.stopping = False  # set by the agent's stop (done is also set by a finished teardown)
         self._died: dict[str, RuntimeEvent] = {}
-        self._oom: set[str] = set()
+        # Containers known to be OOM-killed: their `oom` event (which may come after `die`, and
+        # then the engine's flag stays false) or a recorded exit saying so (agent/oom.py).
+        self.known_oom: set[str] = set()
+        self.killed_by_agent: set[str] = set()  # exit 137 from our own SIGKILL is no OOM
+        self._oom_seen = threading.Condition(self._lock)
         self.thread = threading.Thread(target=self._run, name=f"pod-{self.uid[:8]}", daemon=True)
 
     # --- driven by the agent ----------------------------------------------------------------
@@ -98,11 +105,14 @@ class PodWorker:
 
     def hint(self, event: RuntimeEvent) -> None:
         """A Docker event for one of this pod's containers: look now. A ``die`` is recorded
-        from the event itself (exit code, time, the ``oom`` event before it) before the relist:
-        an inspect right after a death waits for the engine's cleanup, tens of milliseconds."""
+        from the event itself (exit code, time, an ``oom`` event seen for it) before the relist:
+        an inspect right after a death waits for the engine's cleanup, tens of milliseconds.
+        An ``oom`` may also come after its ``die``: a death waiting for it (agent/oom.py) is
+        released, or one already recorded is corrected by the next pass."""
         with self._lock:
             if event.action == "oom":
-                self._oom.add(event.container_id)
+                self.known_oom.add(event.container_id)
+                self._oom_seen.notify_all()
             elif event.action == "die":
                 self._died[event.container_id] = event
         self._wake.set()
@@ -142,8 +152,8 @@ class PodWorker:
         ref = PodRef(pod.namespace, pod.name, pod.uid, self.ctx.node)
         if not self._loaded:
             self._load_history(pod)
-        self._record_deaths(ref)
-        observed = self.ctx.runtime.list_containers(pod_uid=pod.uid)
+        self._record_deaths(ref, pod)
+        observed = self._relist(pod)
         self._record(ref, observed)
         self._track_probes(pod, observed)
         observed = self._with_vanished(ref, pod, observed)
@@ -178,7 +188,7 @@ class PodWorker:
                 self.done.set()
                 return None
             if acted:
-                observed = self.ctx.runtime.list_containers(pod_uid=pod.uid)
+                observed = self._relist(pod)
                 self._record(ref, observed)
                 self._track_probes(pod, observed)
                 observed = self._with_vanished(ref, pod, observed)
@@ -192,6 +202,7 @@ class PodWorker:
     def _load_history(self, pod: DesiredPod) -> None:
         events = self.ctx.client.read_stream(self.stream)
         self.recorded = recorded_states(events)
+        self.known_oom.update(cid for cid, entry in self.recorded.items() if entry.oom_killed)
         runs = crash_loop_runs(events, pod_name=pod.name, namespace=pod.namespace, pod_uid=pod.uid)
         for key, history in runs.items():
             if key in self.ctx.crash_backoff.entries:
@@ -223,34 +234,57 @@ class PodWorker:
             known[entry.container] = max(known.get(entry.container, -1), entry.restart_count)
         return known
 
-    def _record_deaths(self, ref: PodRef) -> None:
+    def _relist(self, pod: DesiredPod) -> list[ContainerInfo]:
+        """The pod's containers as inspected, with the OOM kills the agent knows of; a death
+        not recorded yet that may still get its late ``oom`` event waits for it, briefly."""
+        observed = self.ctx.runtime.list_containers(pod_uid=pod.uid)
+        with self._lock:
+            self.known_oom.update(c.id for c in observed if c.oom_killed)
+        unrecorded = [
+            c
+            for c in observed
+            if (entry := self.recorded.get(c.id)) is None or entry.state != "exited"
+        ]
+        self._await_oom(unrecorded)
+        with self._lock:
+            return with_known_oom(observed, set(self.known_oom))
+
+    def _await_oom(self, deaths: list[ContainerInfo]) -> None:
+        """Wait until every death in ``deaths`` that may be an OOM kill has its ``oom`` event,
+        or its hold (agent/oom.py) is over."""
+        with self._oom_seen:
+            while True:
+                now = time.time()
+                deadline = oom_hold_deadline(
+                    deaths,
+                    known_oom=self.known_oom,
+                    killed_by_agent=self.killed_by_agent,
+                    hold_seconds=self.ctx.oom_hold_seconds,
+                    now=now,
+                )
+                if deadline is None or self.done.is_set():
+                    return
+                self._oom_seen.wait(deadline - now)
+
+    def _record_deaths(self, ref: PodRef, pod: DesiredPod) -> None:
         with self._lock:
             died, self._died = self._died, {}
-            oom, self._oom = self._oom, set()
+        limits = {c.name: c.memory_limit_bytes or 0 for c in pod.containers}
+        deaths: list[ContainerInfo] = []
         for container_id, event in died.items():
             before = self.recorded.get(container_id)
             exit_code = event.exit_code
             if before is None or before.state != "running" or exit_code is None:
                 continue  # the full relist records it, with its whole history, in order
-            finished = datetime.fromtimestamp(event.time_nano / 1e9, UTC)
-            info = ContainerInfo(
-                id=container_id,
-                name=event.attributes.get("name", ""),
-                labels=event.attributes,
-                identity=event.identity,
-                state="exited",
-                exit_code=exit_code,
-                oom_killed=container_id in oom,
-                started_at=parse_time(before.started_at),
-                finished_at=finished,
-                created_at=None,
-                error="",
-                image=event.attributes.get("image", ""),
-                image_id="",
-                ip="",
-                docker_status="exited",
-            )
-            self._record(ref, [info], complete=False)
+            identity = event.identity
+            limit = limits.get(identity.container_name, 0) if identity else 0
+            deaths.append(death_from_event(event, exit_code, before.started_at, limit))
+        if not deaths:
+            return
+        self._await_oom(deaths)
+        with self._lock:
+            deaths = with_known_oom(deaths, set(self.known_oom))
+        self._record(ref, deaths, complete=False)
 
     def _record(self, ref: PodRef, observed: list[ContainerInfo], *, complete: bool = True) -> None:
         transitions = container_transitions(
@@ -270,6 +304,7 @@ class PodWorker:
                 t.payload.restart_count,
                 t.payload.started_at,
                 t.payload.spec_hash,
+                oom_killed=isinstance(t.payload, ContainerExitedPayload) and t.payload.oom_killed,
             )
 
     def _track_probes(self, pod: DesiredPod, observed: list[ContainerInfo]) -> None:
