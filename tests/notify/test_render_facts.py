@@ -83,7 +83,7 @@ def test_crash_loop_back_off_with_an_untold_death_is_that_death() -> None:
     assert [(f.reasons, f.restart_count, f.exit_code) for f in facts] == [
         (frozenset({"Restarted", "Error", "CrashLoopBackOff"}), 2, 3)
     ]
-    assert marks["app"] == Mark(2, "CrashLoopBackOff")
+    assert marks["app"] == Mark(2, "CrashLoopBackOff", "Error")
     facts, marks = pod_facts(_back_off(1), marks, observed_at=NOW, position=2)
     assert facts == []  # the same status again
     facts, marks = pod_facts(_running(2), marks, observed_at=NOW, position=3)
@@ -155,7 +155,7 @@ def test_a_death_that_will_restart_is_the_restart_fact_before_the_back_off() -> 
     assert [(f.reasons, f.restart_count, f.exit_code) for f in facts] == [
         (frozenset({"Restarted", "Error"}), 2, 3)
     ]
-    assert marks["app"] == Mark(2, None)
+    assert marks["app"] == Mark(2, None, "Error")
     # The restart it announced shows up after the back-off: already told, not news again.
     facts, marks = pod_facts(_pod(2, exit_code=3), marks, observed_at=NOW, position=2)
     assert facts == []

@@ -11,6 +11,11 @@ CrashLoopBackOff or ImagePullBackOff.
 Restarts are found by comparing with a per-container high-water mark (kept by the notifier in
 the same transaction as its checkpoint), so a notifier restart neither replays nor loses one.
 Counting from the status, not from event objects, is what makes folded repeats visible.
+
+The mark also remembers how the death behind that restart was told (its reason). A reason the
+agent can only learn late (an OOM kill whose ``oom`` event came after ``die``, agent/oom.py) is
+first told as Error, then the agent corrects the status of the same instance: the same restart
+with a new reason is a *correction* fact (``corrects`` says what was told), told once.
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ from dockyard.store.events import RecordedEvent
 
 WAITING_REASONS = {"CrashLoopBackOff": "CrashLoopBackOff", "ImagePullBackOff": "ImagePullBackOff"}
 TERMINATED_REASONS = {"OOMKilled", "Error", "FailedPostStartHook", "FailedPreStopHook"}
+# Death reasons that may reach a status after the death was told otherwise (agent/oom.py). Only
+# these correct a told reason: a status that later says less (no lastState) or flips back is not
+# news.
+LATE_REASONS = frozenset({"OOMKilled"})
 # Restarts, exits, CrashLoopBackOff and ImagePullBackOff come from the Pod status; the agent's
 # own events add what a status cannot say: hook failures with their output, liveness failures
 # and notify hooks firing.
@@ -80,6 +89,7 @@ class AlertFact:
     finished_at: str | None = None
     log_tail: tuple[str, ...] = ()
     notify: NotifyRequest | None = None
+    corrects: str | None = None  # a correction: the death reason told before for this restart
 
     @property
     def is_node(self) -> bool:
@@ -98,6 +108,29 @@ class AlertFact:
 class Mark:
     restart_count: int = 0
     waiting_reason: str | None = None
+    # The death reason restart ``restart_count`` was told with (None: no reason, or unknown).
+    death_reason: str | None = None
+
+
+def death_reason(terminated: Mapping[str, Any]) -> str | None:
+    """The alert reason of a ``terminated`` state: its own reason if an alert reason, Error for
+    any other failure, None for a success (or nothing known)."""
+    reason = terminated.get("reason")
+    if reason in TERMINATED_REASONS:
+        return str(reason)
+    if terminated.get("exitCode") not in (None, 0) and reason != "Completed":
+        return "Error"
+    return None
+
+
+def is_correction(mark: Mark, restarts: int, reason: str | None) -> bool:
+    """Whether a death reason seen for restart ``restarts`` corrects the one told for it."""
+    return (
+        restarts == mark.restart_count > 0
+        and mark.death_reason is not None
+        and reason in LATE_REASONS
+        and reason != mark.death_reason
+    )
 
 
 def _controller_owner(meta: Mapping[str, Any]) -> Owner | None:
@@ -155,13 +188,15 @@ def pod_facts(
             # minutes) for restartCount to go up. When it does, the fact is known (the mark).
             restarts, terminated = restarts + 1, death
         reasons: set[str] = set()
+        died_of = death_reason(terminated)
+        told, corrects = mark.death_reason, None
         if restarts > mark.restart_count:
-            reasons.add("Restarted")
-            term_reason = terminated.get("reason")
-            if term_reason in TERMINATED_REASONS:
-                reasons.add(str(term_reason))
-            elif terminated.get("exitCode") not in (None, 0) and term_reason != "Completed":
-                reasons.add("Error")
+            told = died_of
+            reasons.update(r for r in ("Restarted", died_of) if r)
+        elif is_correction(mark, restarts, died_of):
+            # The same restart, its death now known better: told again, as a correction.
+            corrects, told = mark.death_reason, died_of
+            reasons.update(r for r in ("Restarted", died_of) if r)
         if waiting in WAITING_REASONS and waiting != mark.waiting_reason:
             reasons.add(WAITING_REASONS[waiting])
         if reasons:
@@ -177,9 +212,10 @@ def pod_facts(
                     terminated_reason=terminated.get("reason"),
                     message=terminated.get("message") or waiting_message,
                     finished_at=terminated.get("finishedAt"),
+                    corrects=corrects,
                 )
             )
-        new_marks[name] = Mark(max(restarts, mark.restart_count), waiting)
+        new_marks[name] = Mark(max(restarts, mark.restart_count), waiting, told)
     return facts, new_marks
 
 

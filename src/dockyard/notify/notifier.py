@@ -137,6 +137,10 @@ class Notifier:
                 for route in routes:
                     if matching.route_matches(route, fact):
                         self._episode(conn, route, fact, now)
+                    elif fact.corrects is not None:
+                        # Told as it was first known, no longer matching as corrected: the
+                        # episode that told it still hears the correction.
+                        self._episode(conn, route, fact, now, told_only=True)
         save_marks(conn, marks)
 
     def _facts(
@@ -208,7 +212,17 @@ class Notifier:
             cache[key] = parent or owner
         return cache[key]
 
-    def _episode(self, conn: Connection, route: AlertRoute, fact: AlertFact, now: datetime) -> None:
+    def _episode(
+        self,
+        conn: Connection,
+        route: AlertRoute,
+        fact: AlertFact,
+        now: datetime,
+        *,
+        told_only: bool = False,
+    ) -> None:
+        """Fold ``fact`` into the route's open episode for its group (opening one), writing
+        its outbox rows; ``told_only``: only if that episode told the fact's restart."""
         name = route.metadata.name or ""
         group = matching.group_key(fact)
         row = conn.exec_driver_sql(
@@ -216,6 +230,8 @@ class Notifier:
             "AND resolved_at IS NULL FOR UPDATE",
             (name, group),
         ).first()
+        if told_only and not matching.told(row[1] if row else None, fact):
+            return
         step = matching.step(row[1] if row else None, fact)
         if not step.actions:
             return
@@ -253,10 +269,16 @@ class Notifier:
         delivery = summary["delivery"]
         held = matching.quiet_until(route.spec.quiet_hours, now)
         for action in step.actions:
+            kind = matching.REPLY if action == matching.CORRECTION else action
             if action == matching.REPLY:
                 key = f"ep{episode_id}:reply:{fact.identity}"
                 body = render.render_reply(
                     matching.fact_record(fact), redact_patterns=delivery["redactPatterns"]
+                )
+            elif action == matching.CORRECTION:
+                key = f"ep{episode_id}:correction:{fact.identity}:{fact.terminated_reason}"
+                body = render.render_correction(
+                    {**matching.fact_record(fact), "corrects": fact.corrects}
                 )
             else:
                 key = (
@@ -268,7 +290,7 @@ class Notifier:
             insert_outbox(
                 conn,
                 dedup_key=key,
-                kind=action,
+                kind=kind,
                 route=name,
                 destination=delivery["destination"],
                 body=body,

@@ -241,6 +241,21 @@ def render_reply(record: Mapping[str, Any], *, redact_patterns: Sequence[str] = 
     return fit({"text": truncate(text, TEXT_LIMIT), "blocks": blocks})
 
 
+def render_correction(record: Mapping[str, Any]) -> Message:
+    """A thread reply taking back the death reason a restart was first told with."""
+    where = f"{record['pod']}/{record['container']}"
+    exit_code = record.get("exitCode")
+    reason = record.get("terminatedReason") or ", ".join(record.get("reasons") or [])
+    exit_text = f" (exit {exit_code})" if exit_code is not None else ""
+    text = (
+        f":information_source: Correction: {where} restartCount {record.get('restartCount')} "
+        f"was {reason}{exit_text}, not {record.get('corrects')} as first reported"
+    )
+    if record.get("node"):
+        text += f" (node {record['node']})"
+    return {"text": truncate(text, TEXT_LIMIT), "blocks": [_section(text)]}
+
+
 def render_resolved_reply(summary: Mapping[str, Any], stable_seconds: int) -> Message:
     text = (
         f":white_check_mark: Resolved: no failures for {human_duration(stable_seconds)} "

@@ -105,11 +105,11 @@ def load_marks(
         elif event.data.get("podUID"):
             subjects.add(str(event.data["podUID"]))
     rows = conn.exec_driver_sql(
-        "SELECT subject, container, restart_count, waiting_reason FROM notify_marks "
-        "WHERE subject = ANY(%s::text[])",
+        "SELECT subject, container, restart_count, waiting_reason, death_reason "
+        "FROM notify_marks WHERE subject = ANY(%s::text[])",
         (sorted(subjects),),
     ).fetchall()
-    return {(row[0], row[1]): Mark(int(row[2]), row[3]) for row in rows}
+    return {(row[0], row[1]): Mark(int(row[2]), row[3], row[4]) for row in rows}
 
 
 def save_marks(conn: Connection, marks: Mapping[tuple[str, str], Mark | None]) -> None:
@@ -121,9 +121,17 @@ def save_marks(conn: Connection, marks: Mapping[tuple[str, str], Mark | None]) -
             )
         else:
             conn.exec_driver_sql(
-                "INSERT INTO notify_marks (subject, container, restart_count, waiting_reason) "
-                "VALUES (%s, %s, %s, %s) ON CONFLICT (subject, container) DO UPDATE SET "
+                "INSERT INTO notify_marks (subject, container, restart_count, waiting_reason, "
+                "death_reason) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (subject, container) DO UPDATE SET "
                 "restart_count = excluded.restart_count, "
-                "waiting_reason = excluded.waiting_reason",
-                (subject, container, mark.restart_count, mark.waiting_reason),
+                "waiting_reason = excluded.waiting_reason, "
+                "death_reason = excluded.death_reason",
+                (
+                    subject,
+                    container,
+                    mark.restart_count,
+                    mark.waiting_reason,
+                    mark.death_reason,
+                ),
             )
