@@ -8,7 +8,7 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,9 +79,13 @@ class ApiServer:
 
 
 def start_server(
-    ctx: ApiContext, tls: tuple[Path, Path], **options: Any
+    ctx: ApiContext,
+    tls: tuple[Path, Path],
+    tokens: Iterable[tuple[str, User]] | None = None,
+    **options: Any,
 ) -> tuple[uvicorn.Server, threading.Thread, str]:
-    app = create_app(ctx, TokenAuthenticator(TOKENS.values()), **options)
+    users = TOKENS.values() if tokens is None else tokens
+    app = create_app(ctx, TokenAuthenticator(users), **options)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

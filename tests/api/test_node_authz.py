@@ -5,22 +5,19 @@ refused (403 naming user, verb, resource and reason) everything else."""
 from __future__ import annotations
 
 import ssl
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 
 from dockyard.cli.server import issue_node_token, kubeconfig_command, node_token_line
-from dockyard.server.app import create_app
-from dockyard.server.auth import TokenAuthenticator, User, parse_token_file
+from dockyard.server.auth import User, parse_token_file
 from dockyard.server.context import ApiContext
 from dockyard.server.node_authz import Decision, NodeRequest, decide, node_name
+from tests.api.conftest import start_server
 
 ADMIN = "admin-token-node-authz"
 NODE_A = "node-a-token-0123456789"
@@ -47,26 +44,9 @@ class Server:
 
 @pytest.fixture
 def server(api_context: ApiContext, tls: tuple[Path, Path]) -> Iterator[Server]:
-    app = create_app(api_context, TokenAuthenticator(TOKENS))
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        access_log=False,
-        ssl_certfile=str(tls[0]),
-        ssl_keyfile=str(tls[1]),
-    )
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, name="api-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the API server did not start"
-        time.sleep(0.01)
-    port = uv.servers[0].sockets[0].getsockname()[1]
+    uv, thread, url = start_server(api_context, tls, TOKENS)
     try:
-        yield Server(f"https://127.0.0.1:{port}", tls[0], api_context)
+        yield Server(url, tls[0], api_context)
     finally:
         uv.should_exit = True
         thread.join(timeout=10)

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from dockyard.model import kinds
 from dockyard.model.cluster import Node
 from dockyard.model.kinds import (
     KindInfo,
@@ -20,6 +19,7 @@ from dockyard.model.kinds import (
     resource_for_name,
     resource_for_plural,
     split_api_version,
+    unregister,
 )
 from dockyard.model.meta import KubeObject, to_dict
 from dockyard.model.pod import Pod
@@ -85,8 +85,7 @@ def widget_kind() -> Iterator[KindInfo]:
         KindInfo("example.dockyard.io", "v1", "Widget", "widgets", "widget", Widget, True, ("wd",))
     )
     yield info
-    kinds._BY_KIND.pop((info.api_version, info.kind), None)
-    kinds._BY_MODEL.pop(info.model, None)
+    unregister(info)
 
 
 def test_a_later_kind_registers_itself(widget_kind: KindInfo) -> None:

@@ -91,11 +91,28 @@ _BY_KIND: dict[tuple[str, str], KindInfo] = {}
 _BY_MODEL: dict[type[KubeObject], KindInfo] = {}
 
 
+_generation = 0  # goes up with every change of the registry: caches built from it compare it
+
+
 def register(info: KindInfo) -> KindInfo:
     """Add a kind; registering the same apiVersion and kind again replaces the entry."""
+    global _generation
     _BY_KIND[(info.api_version, info.kind)] = info
     _BY_MODEL[info.model] = info
+    _generation += 1
     return info
+
+
+def unregister(info: KindInfo) -> None:
+    """Remove a kind (tests that register one for a while)."""
+    global _generation
+    _BY_KIND.pop((info.api_version, info.kind), None)
+    _BY_MODEL.pop(info.model, None)
+    _generation += 1
+
+
+def registry_generation() -> int:
+    return _generation
 
 
 def split_api_version(api_version: str) -> tuple[str, str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dockyard import __version__
-from dockyard.model.kinds import all_kinds
+from dockyard.model.kinds import all_kinds, registry_generation
 
 JsonObject = dict[str, Any]
 KUBERNETES_VERSION = (1, 32)
@@ -61,16 +61,15 @@ def find_resource(group: str, version: str, plural: str) -> Resource | None:
     return _served()[1].get((group, version, plural))
 
 
-_cache: tuple[tuple[int, ...], tuple[Resource, ...], dict[tuple[str, str, str], Resource]] | None
-_cache = None
+_cache: tuple[int, tuple[Resource, ...], dict[tuple[str, str, str], Resource]] | None = None
 
 
 def _served() -> tuple[tuple[Resource, ...], dict[tuple[str, str, str], Resource]]:
-    """Every request resolves its resource: built once per set of registered kinds."""
+    """Every request resolves its resource: built once per state of the kind registry."""
     global _cache
-    kinds = list(all_kinds())
-    key = tuple(map(id, kinds))
+    key = registry_generation()
     if _cache is None or _cache[0] != key:
+        kinds = list(all_kinds())
         resources = (
             *(
                 Resource(

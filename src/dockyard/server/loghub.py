@@ -226,8 +226,7 @@ class LogHub:
                 # Nobody to serve: skip reading (and decoding) what was written, and start the
                 # buffer afresh at the head. A watcher that attaches meanwhile starts behind
                 # the new floor and reads the log itself until it has caught up.
-                if not self._post([], head, floor=head):
-                    return head
+                self._post([], head, floor=head)
                 return head
             params = {
                 "updates": _UPDATE_TYPES,

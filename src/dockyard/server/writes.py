@@ -23,6 +23,7 @@ from dockyard.model.validation import InvalidObject, parse_object
 from dockyard.server import status as st
 from dockyard.server.context import ApiContext, Call
 from dockyard.server.patch import PatchError, apply_patch
+from dockyard.store.changes import OPTIMISTIC_ATTEMPTS
 from dockyard.store.events import RequiredObject
 from dockyard.store.preconditions import uid_failure
 from dockyard.store.writer import (
@@ -36,7 +37,6 @@ from dockyard.store.writer import (
 )
 
 JsonObject = dict[str, Any]
-_PATCH_RETRIES = 64  # as the writer's optimistic attempts: some writer wins every round
 _GENERATE_RETRIES = 8
 _rand = random.SystemRandom()
 
@@ -249,7 +249,7 @@ def read_modify_write(
     """Apply ``change`` to the current object and store it, retrying on a concurrent write
     unless the change itself names the resourceVersion it expects (then: 409 Conflict)."""
     assert call.name is not None
-    for attempt in range(_PATCH_RETRIES):
+    for attempt in range(OPTIMISTIC_ATTEMPTS):
         current = ctx.writer.get(call.key())
         if current is None:
             raise st.not_found(call.resource.plural, call.name, call.resource.group)
@@ -276,6 +276,6 @@ def read_modify_write(
         try:
             return _store_update(ctx, call, obj, verb=verb, read=current)
         except st.ApiError as exc:
-            if exc.reason != "Conflict" or explicit_rv or attempt == _PATCH_RETRIES - 1:
+            if exc.reason != "Conflict" or explicit_rv or attempt == OPTIMISTIC_ATTEMPTS - 1:
                 raise
     raise _error(call, Conflict(call.resource.plural, call.name), call.name)

@@ -228,6 +228,14 @@ def _translate_errors(call: Callable[[], Sequence[Any]]) -> list[tuple[Any, ...]
         raise
 
 
+def _statement(write: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    """One write (as ``EventStore._append`` describes it) as a single function call."""
+    params = (Jsonb(write["events"]), Jsonb(write["expected"]))
+    if write["project"]:
+        return _WRITE_OBJECTS_SQL, (*params, Jsonb(write["require"]))
+    return _APPEND_SQL, params
+
+
 def _batch_error(state: str, message: str, detail: str | None, constraint: str | None) -> Exception:
     """One failed write of a group-committed batch, as the direct path would have raised it."""
     known = _known_error(state, detail, constraint)
@@ -331,20 +339,17 @@ class EventStore:
             }
             for e in events
         ]
+        write = {
+            "events": documents,
+            "expected": dict(expected or {}),
+            "require": required,
+            "project": project,
+        }
         if conn is not None:
-            sql = _WRITE_OBJECTS_SQL if project else _APPEND_SQL
-            extra = (Jsonb(required),) if project else ()
-            params = (Jsonb(documents), Jsonb(dict(expected or {})), *extra)
+            sql, params = _statement(write)
             rows = _translate_errors(lambda: conn.exec_driver_sql(sql, params).fetchall())
         else:
-            rows = self._group.write(
-                {
-                    "events": documents,
-                    "expected": dict(expected or {}),
-                    "require": required,
-                    "project": project,
-                }
-            )
+            rows = self._group.write(write)
         return [
             RecordedEvent(
                 position=row[0],
@@ -375,12 +380,7 @@ class EventStore:
                 write.rows.append((position, stream, version, recorded_at))
 
     def _run_one(self, write: PendingWrite) -> None:
-        payload = write.payload
-        params: tuple[Any, ...] = (Jsonb(payload["events"]), Jsonb(payload["expected"]))
-        if payload["project"]:
-            sql, params = _WRITE_OBJECTS_SQL, (*params, Jsonb(payload["require"]))
-        else:
-            sql = _APPEND_SQL
+        sql, params = _statement(write.payload)
         with self.autocommit_connection() as conn:  # an error here is the write's own
             write.rows = _translate_errors(lambda: conn.execute(sql, params).fetchall())
 
