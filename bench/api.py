@@ -33,10 +33,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 
 from bench._db import bench_database
+from bench._http import LeanClient, Reply
 from dockyard.store.db import libpq_url
 
 TOKEN = "bench-admin-token"
@@ -90,7 +90,7 @@ def serve(url: str, port: int, cert: str, key: str, workers: int = 1) -> None:
     os.environ["DOCKYARD_BENCH_DATABASE_URL"] = url
     if workers > 1:
         # uvicorn hands stdin's descriptor to its workers; this process's is closed.
-        sys.stdin = None  # type: ignore[assignment]
+        sys.stdin = None  # type: ignore[assignment,unused-ignore]
     uvicorn.run(
         "bench.api:bench_app",
         factory=True,
@@ -148,15 +148,10 @@ class Bench:
         self.verify = ssl.create_default_context(cafile=str(cert))
         self.local = threading.local()
 
-    def http(self) -> httpx.Client:
+    def http(self) -> LeanClient:
         client = getattr(self.local, "http", None)
         if client is None:
-            client = httpx.Client(
-                base_url=self.base,
-                verify=self.verify,
-                headers={"Authorization": f"Bearer {TOKEN}"},
-                timeout=60,
-            )
+            client = LeanClient(self.base, self.verify, TOKEN)
             self.local.http = client
         return client
 
@@ -167,9 +162,9 @@ class Bench:
             self.local.sql = conn
         return conn
 
-    def check(self, response: httpx.Response, code: int) -> None:
-        if response.status_code != code:
-            raise RuntimeError(f"{response.request.method} {response.url}: {response.text[:300]}")
+    def check(self, response: Reply, code: int) -> None:
+        if response.status != code:
+            raise RuntimeError(f"HTTP {response.status}: {response.body[:300]!r}")
 
     # -- operations -------------------------------------------------------------------------
 
@@ -203,21 +198,22 @@ class Bench:
 
     def create(self, client: int, i: int) -> None:
         body = pod(f"c-{uuid.uuid4().hex[:12]}", "bench-writes")
-        self.check(self.http().post("/api/v1/namespaces/bench-writes/pods", json=body), 201)
+        path = "/api/v1/namespaces/bench-writes/pods"
+        self.check(self.http().request("POST", path, body=body), 201)
 
     def patch(self, client: int, i: int) -> None:
         # Each client patches its own pods: the figure is the write path, not retry storms.
         name = f"p-{(client * 37 + i) % self.pods:05d}"
         body = {"metadata": {"labels": {"rev": f"{client}-{i}-{random.random()}"}}}
         path = f"/api/v1/namespaces/{NS}/pods/{name}"
-        self.check(self.http().patch(path, json=body, headers=MERGE), 200)
+        self.check(self.http().request("PATCH", path, body=body, headers=MERGE), 200)
 
 
 def watch_delays(bench: Bench, clients: int, writes: int) -> list[float]:
     """``clients`` writers and ``clients`` watchers; each watcher's delay for each write."""
     namespace = f"bench-watch-{uuid.uuid4().hex[:6]}"
     ns_body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
-    bench.check(bench.http().post("/api/v1/namespaces", json=ns_body), 201)
+    bench.check(bench.http().request("POST", "/api/v1/namespaces", body=ns_body), 201)
     listed = bench.http().get(f"/api/v1/namespaces/{namespace}/pods").json()
     start_rv = listed["metadata"]["resourceVersion"]
     sent: dict[str, float] = {}
@@ -230,19 +226,11 @@ def watch_delays(bench: Bench, clients: int, writes: int) -> list[float]:
     def watcher() -> None:
         received = 0
         params = {"watch": "1", "resourceVersion": start_rv, "timeoutSeconds": "120"}
-        with (
-            httpx.Client(
-                base_url=bench.base,
-                verify=bench.verify,
-                headers={"Authorization": f"Bearer {TOKEN}"},
-                timeout=120,
-            ) as c,
-            c.stream("GET", f"/api/v1/namespaces/{namespace}/pods", params=params) as response,
-        ):
+        client = LeanClient(bench.base, bench.verify, TOKEN, timeout=120)
+        try:
+            lines = client.lines(f"/api/v1/namespaces/{namespace}/pods", params)
             ready.wait()
-            for line in response.iter_lines():
-                if not line:
-                    continue
+            for line in lines:
                 now = time.perf_counter()
                 name = json.loads(line)["object"]["metadata"]["name"]
                 with lock:
@@ -250,6 +238,8 @@ def watch_delays(bench: Bench, clients: int, writes: int) -> list[float]:
                 received += 1
                 if received == expected:
                     return
+        finally:
+            client.close()
 
     watchers = [threading.Thread(target=watcher) for _ in range(clients)]
     for t in watchers:
@@ -261,7 +251,9 @@ def watch_delays(bench: Bench, clients: int, writes: int) -> list[float]:
         with lock:
             sent[name] = time.perf_counter()
         bench.check(
-            bench.http().post(f"/api/v1/namespaces/{namespace}/pods", json=pod(name, namespace)),
+            bench.http().request(
+                "POST", f"/api/v1/namespaces/{namespace}/pods", body=pod(name, namespace)
+            ),
             201,
         )
         time.sleep(0.005)  # a steady stream of writes, not one burst
@@ -324,10 +316,10 @@ def main() -> None:
             deadline = time.monotonic() + 30
             while True:
                 try:
-                    if bench.http().get("/readyz").status_code == 200:
+                    if bench.http().get("/readyz").status == 200:
                         break
-                except httpx.TransportError:
-                    pass
+                except OSError:
+                    bench.http().close()
                 if time.monotonic() > deadline:
                     raise RuntimeError("the API server did not become ready")
                 time.sleep(0.1)

@@ -144,26 +144,24 @@ async def handle(
     if verb == "patch":
         document = decode_body(raw, media_type(request), patch=True)
         if call.subresource == "scale":
-            result = await run_in_threadpool(
-                lambda: subresources.write_scale(ctx, call, document, content_type=media(request))
+            result = await subresources.write_scale(
+                ctx, call, document, content_type=media(request)
             )
             return JsonResponse(result)
         patch_verb = "rollback" if call.kubectl_command == "kubectl rollout undo" else "patch"
-        result = await run_in_threadpool(
-            lambda: writes.patch(ctx, call, media(request), document, verb=patch_verb)
-        )
+        result = await writes.patch(ctx, call, media(request), document, verb=patch_verb)
         return JsonResponse(result)
     body = decode_body(raw, media_type(request))
     if verb == "create":
         if call.subresource:
             raise st.method_not_allowed(request.method, f"{r.plural}/{call.subresource}")
         node_authz.admit_create(user, r, body)
-        result = await run_in_threadpool(writes.create, ctx, call, body)
+        result = await writes.create(ctx, call, body)
         return JsonResponse(result, status_code=200 if call.dry_run else 201)
     if call.subresource == "scale":
-        result = await run_in_threadpool(lambda: subresources.write_scale(ctx, call, body))
+        result = await subresources.write_scale(ctx, call, body)
         return JsonResponse(result)
-    result = await run_in_threadpool(writes.update, ctx, call, body)
+    result = await writes.update(ctx, call, body)
     return JsonResponse(result)
 
 

@@ -183,6 +183,7 @@ def create_app(
             yield
         finally:
             hub.stop()
+            await ctx.aio.store.close()
 
     all_methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     routes = [

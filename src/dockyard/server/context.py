@@ -12,6 +12,8 @@ from dockyard.model.kinds import KindInfo, find_kind
 from dockyard.server.auth import User
 from dockyard.server.discovery import Resource
 from dockyard.server.logs import PodLogSource
+from dockyard.store.async_events import AsyncEventStore
+from dockyard.store.async_writer import AsyncObjectWriter
 from dockyard.store.events import EventStore
 from dockyard.store.writer import Actor, ObjectKey, ObjectWriter
 
@@ -32,6 +34,12 @@ class ApiContext:
     bookmark_interval: float = 60.0
     watch_buffer_events: int = 5000  # object events the watch hub keeps in memory (loghub.py)
     event_ttl_seconds: float = 3600.0  # kube-apiserver --event-ttl: Events older are not served
+    # create, update and patch await the database on the server's event loop (no thread
+    # hand-offs); opened on first use, closed when the app stops.
+    aio: AsyncObjectWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.aio = AsyncObjectWriter(AsyncEventStore(self.database_url))
 
 
 @dataclass(frozen=True)

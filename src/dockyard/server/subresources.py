@@ -65,7 +65,7 @@ def get_scale(ctx: ApiContext, call: Call) -> JsonObject:
     return to_scale(get_object(ctx, call))
 
 
-def write_scale(
+async def write_scale(
     ctx: ApiContext, call: Call, body: Any, *, content_type: str | None = None
 ) -> JsonObject:
     """PUT (``content_type`` None: ``body`` is a Scale) or PATCH of the scale subresource."""
@@ -90,7 +90,7 @@ def write_scale(
             result["metadata"].pop("resourceVersion", None)
         return result
 
-    scaled = read_modify_write(ctx, call, change, verb="scale")
+    scaled = await read_modify_write(ctx, call, change, verb="scale")
     return to_scale(scaled)
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 
 from dockyard.controllers.names import generate_name
 from dockyard.model.kinds import UnknownKind
@@ -137,7 +138,7 @@ def _terminating(call: Call) -> st.ApiError:
     )
 
 
-def create(ctx: ApiContext, call: Call, raw: Any) -> JsonObject:
+async def create(ctx: ApiContext, call: Call, raw: Any) -> JsonObject:
     body = check_body(call, raw)
     metadata = body["metadata"]
     generate = metadata.get("generateName") if not metadata.get("name") else None
@@ -148,14 +149,10 @@ def create(ctx: ApiContext, call: Call, raw: Any) -> JsonObject:
         name = obj["metadata"].get("name", "")
         try:
             if call.dry_run:
-                with ctx.engine.begin() as conn:
-                    require_namespace(conn, call)
-                    if ctx.writer.get(call.key(name), conn=conn) is not None:
-                        raise AlreadyExists(call.resource.plural, name)
-                    return _dry_run_created(obj)
+                return await run_in_threadpool(_dry_run_create, ctx, call, obj)
             # One statement: the namespace check, the append and the projection run inside
             # the append lock (store/writer.py), so nothing can slip between them.
-            return ctx.writer.create(
+            return await ctx.aio.create(
                 obj, actor=call.actor, verb="create", require=_namespace_of(call)
             )
         except NotFound:  # the only object a create requires is its namespace
@@ -171,6 +168,15 @@ def create(ctx: ApiContext, call: Call, raw: Any) -> JsonObject:
     )
 
 
+def _dry_run_create(ctx: ApiContext, call: Call, obj: JsonObject) -> JsonObject:
+    name = obj["metadata"].get("name", "")
+    with ctx.engine.begin() as conn:
+        require_namespace(conn, call)
+        if ctx.writer.get(call.key(name), conn=conn) is not None:
+            raise AlreadyExists(call.resource.plural, name)
+        return _dry_run_created(obj)
+
+
 def _dry_run_created(obj: JsonObject) -> JsonObject:
     result = copy.deepcopy(obj)
     meta = result["metadata"]
@@ -179,13 +185,13 @@ def _dry_run_created(obj: JsonObject) -> JsonObject:
     return result
 
 
-def update(ctx: ApiContext, call: Call, raw: Any, *, verb: str = "update") -> JsonObject:
+async def update(ctx: ApiContext, call: Call, raw: Any, *, verb: str = "update") -> JsonObject:
     body = check_body(call, raw)
     obj = validated(call, body)
-    return _store_update(ctx, call, obj, verb=verb)
+    return await _store_update(ctx, call, obj, verb=verb)
 
 
-def _store_update(
+async def _store_update(
     ctx: ApiContext, call: Call, obj: JsonObject, *, verb: str, read: StoredObject | None = None
 ) -> JsonObject:
     """Store an update; ``read`` is the object as the caller just read it (saves a read)."""
@@ -193,20 +199,20 @@ def _store_update(
     name = obj["metadata"]["name"]
     try:
         if call.dry_run:
-            if ctx.writer.get(call.key(name)) is None:
+            if await ctx.aio.get(call.key(name)) is None:
                 raise st.not_found(call.resource.plural, name, call.resource.group)
             return obj
         # Optimistic, one statement per write (store/writer.py): no row lock held across
         # round trips, and a resourceVersion in the body still means 409 when stale.
-        stored = ctx.writer.update(
+        stored = await ctx.aio.update(
             obj, actor=call.actor, verb=verb, status_only=status_only, read=read
         )
-        return finish_if_finalized(ctx, call, stored)
+        return await finish_if_finalized(ctx, call, stored)
     except ObjectError as exc:
         raise _error(call, exc, name) from None
 
 
-def finish_if_finalized(ctx: ApiContext, call: Call, stored: JsonObject) -> JsonObject:
+async def finish_if_finalized(ctx: ApiContext, call: Call, stored: JsonObject) -> JsonObject:
     """An object being deleted whose last finalizer was just removed is deleted now (pods and
     namespaces excepted: the node agent and the namespace controller finish those). Should
     this process die between the update and the delete, the garbage collector finishes it."""
@@ -217,14 +223,16 @@ def finish_if_finalized(ctx: ApiContext, call: Call, stored: JsonObject) -> Json
         and stored.get("kind") not in ("Pod", "Namespace")
     ):
         key = ObjectKey.of(stored)
-        return ctx.writer.delete(key, actor=call.actor, verb="delete")
+        return await run_in_threadpool(
+            lambda: ctx.writer.delete(key, actor=call.actor, verb="delete")
+        )
     return stored
 
 
-def patch(
+async def patch(
     ctx: ApiContext, call: Call, content_type: str, document: Any, *, verb: str = "patch"
 ) -> JsonObject:
-    return read_modify_write(
+    return await read_modify_write(
         ctx, call, lambda current: _patched(call, content_type, document, current), verb=verb
     )
 
@@ -239,7 +247,7 @@ def _patched(call: Call, content_type: str, document: Any, current: JsonObject) 
     return result
 
 
-def read_modify_write(
+async def read_modify_write(
     ctx: ApiContext,
     call: Call,
     change: Callable[[JsonObject], JsonObject],
@@ -250,7 +258,7 @@ def read_modify_write(
     unless the change itself names the resourceVersion it expects (then: 409 Conflict)."""
     assert call.name is not None
     for attempt in range(OPTIMISTIC_ATTEMPTS):
-        current = ctx.writer.get(call.key())
+        current = await ctx.aio.get(call.key())
         if current is None:
             raise st.not_found(call.resource.plural, call.name, call.resource.group)
         base = current.body  # freshly decoded from the row: ours to stamp, no copy needed
@@ -274,7 +282,7 @@ def read_modify_write(
         body = check_body(call, changed)
         obj = validated(call, body)
         try:
-            return _store_update(ctx, call, obj, verb=verb, read=current)
+            return await _store_update(ctx, call, obj, verb=verb, read=current)
         except st.ApiError as exc:
             if exc.reason != "Conflict" or explicit_rv or attempt == OPTIMISTIC_ATTEMPTS - 1:
                 raise

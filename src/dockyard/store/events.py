@@ -144,7 +144,7 @@ _WRITE_OBJECTS_SQL = (
     "SELECT out_position, out_stream_id, out_version, out_recorded_at "
     "FROM dockyard_write_objects(%s::jsonb, %s::jsonb, %s::jsonb)"
 )
-_WRITE_BATCH_SQL = "SELECT * FROM dockyard_write_batch(%s::jsonb)"
+WRITE_BATCH_SQL = "SELECT * FROM dockyard_write_batch(%s::jsonb)"
 _COLUMNS = (
     "position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at"
 )
@@ -214,22 +214,90 @@ def _known_error(state: str, detail: str | None, constraint: str | None) -> Exce
     return None
 
 
+def translated_error(exc: Exception) -> Exception | None:
+    """The Dockyard exception for a driver error raised by an append, if a writer must handle
+    it (``_known_error``)."""
+    cause = getattr(exc, "orig", exc)  # SQLAlchemy wraps driver errors; psycopg does not
+    if isinstance(cause, psycopg.Error) and cause.diag.sqlstate is not None:
+        diag = cause.diag
+        return _known_error(str(diag.sqlstate), diag.message_detail, diag.constraint_name)
+    return None
+
+
 def _translate_errors(call: Callable[[], Sequence[Any]]) -> list[tuple[Any, ...]]:
     """Run an append, turning the errors a writer must handle into Dockyard's own."""
     try:
         return [tuple(r) for r in call()]
     except Exception as exc:
-        cause = getattr(exc, "orig", exc)  # SQLAlchemy wraps driver errors; psycopg does not
-        if isinstance(cause, psycopg.Error) and cause.diag.sqlstate is not None:
-            diag = cause.diag
-            known = _known_error(str(diag.sqlstate), diag.message_detail, diag.constraint_name)
-            if known is not None:
-                raise known from None
+        known = translated_error(exc)
+        if known is not None:
+            raise known from None
         raise
 
 
-def _statement(write: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
-    """One write (as ``EventStore._append`` describes it) as a single function call."""
+def write_payload(
+    events: Sequence[NewEvent],
+    expected: Mapping[str, int] | None,
+    required: Sequence[RequiredObject],
+    *,
+    project: bool,
+) -> dict[str, Any]:
+    """One write as ``statement`` and ``dockyard_write_batch`` take it."""
+    for event in events:
+        if event.type not in CATALOGUE:
+            raise ValueError(f"event type {event.type!r} is not in the catalogue")
+    documents = [
+        {
+            "event_id": str(e.event_id),
+            "stream_id": e.stream_id,
+            "type": e.type,
+            "schema_version": e.schema_version,
+            "data": e.data,
+            "metadata": e.metadata,
+        }
+        for e in events
+    ]
+    return {
+        "events": documents,
+        "expected": dict(expected or {}),
+        "require": [{"kind": r.kind, "namespace": r.namespace, "name": r.name} for r in required],
+        "project": project,
+    }
+
+
+def recorded_events(
+    events: Sequence[NewEvent], rows: Sequence[tuple[Any, ...]]
+) -> list[RecordedEvent]:
+    """The appended ``events`` with the (position, stream, version, recorded_at) rows the
+    append returned for them."""
+    return [
+        RecordedEvent(
+            position=row[0],
+            event_id=event.event_id,
+            stream_id=row[1],
+            version=row[2],
+            type=event.type,
+            schema_version=event.schema_version,
+            data=event.data,
+            metadata=event.metadata,
+            recorded_at=row[3],
+        )
+        for event, row in zip(events, rows, strict=True)
+    ]
+
+
+def settle_batch(batch: Sequence[PendingWrite], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Hand each write of a ``dockyard_write_batch`` call its rows or its error."""
+    for index, position, stream, version, recorded_at, state, message, detail, key in rows:
+        write = batch[index]
+        if state is not None:
+            write.error = _batch_error(state, message, detail, key)
+        else:
+            write.rows.append((position, stream, version, recorded_at))
+
+
+def statement(write: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    """One write (as ``write_payload`` describes it) as a single function call."""
     params = (Jsonb(write["events"]), Jsonb(write["expected"]))
     if write["project"]:
         return _WRITE_OBJECTS_SQL, (*params, Jsonb(write["require"]))
@@ -309,14 +377,13 @@ class EventStore:
         statement; first check that every ``require``d object exists and is not terminating
         (:class:`RequiredObjectMissing`, :class:`RequiredObjectTerminating`). A name already
         taken surfaces as the objects table's unique violation; nothing is written."""
-        required = [{"kind": r.kind, "namespace": r.namespace, "name": r.name} for r in require]
-        return self._append(events, expected, required, conn, project=True)
+        return self._append(events, expected, require, conn, project=True)
 
     def _append(
         self,
         events: Sequence[NewEvent],
         expected: Mapping[str, int] | None,
-        required: list[dict[str, str]],
+        required: Sequence[RequiredObject],
         conn: Connection | None,
         *,
         project: bool,
@@ -325,45 +392,13 @@ class EventStore:
         write of this process's next group-committed batch."""
         if not events:
             return []
-        for event in events:
-            if event.type not in CATALOGUE:
-                raise ValueError(f"event type {event.type!r} is not in the catalogue")
-        documents = [
-            {
-                "event_id": str(e.event_id),
-                "stream_id": e.stream_id,
-                "type": e.type,
-                "schema_version": e.schema_version,
-                "data": e.data,
-                "metadata": e.metadata,
-            }
-            for e in events
-        ]
-        write = {
-            "events": documents,
-            "expected": dict(expected or {}),
-            "require": required,
-            "project": project,
-        }
+        write = write_payload(events, expected, required, project=project)
         if conn is not None:
-            sql, params = _statement(write)
+            sql, params = statement(write)
             rows = _translate_errors(lambda: conn.exec_driver_sql(sql, params).fetchall())
         else:
             rows = self._group.write(write)
-        return [
-            RecordedEvent(
-                position=row[0],
-                event_id=event.event_id,
-                stream_id=row[1],
-                version=row[2],
-                type=event.type,
-                schema_version=event.schema_version,
-                data=event.data,
-                metadata=event.metadata,
-                recorded_at=row[3],
-            )
-            for event, row in zip(events, rows, strict=True)
-        ]
+        return recorded_events(events, rows)
 
     def _run_batch(self, batch: Sequence[PendingWrite]) -> None:
         if len(batch) == 1:  # a lone write needs no subtransaction of its own
@@ -371,16 +406,10 @@ class EventStore:
             return
         payload = Jsonb([write.payload for write in batch])
         with self.autocommit_connection() as conn:
-            rows = conn.execute(_WRITE_BATCH_SQL, (payload,)).fetchall()
-        for index, position, stream, version, recorded_at, state, message, detail, key in rows:
-            write = batch[index]
-            if state is not None:
-                write.error = _batch_error(state, message, detail, key)
-            else:
-                write.rows.append((position, stream, version, recorded_at))
+            settle_batch(batch, conn.execute(WRITE_BATCH_SQL, (payload,)).fetchall())
 
     def _run_one(self, write: PendingWrite) -> None:
-        sql, params = _statement(write.payload)
+        sql, params = statement(write.payload)
         with self.autocommit_connection() as conn:  # an error here is the write's own
             write.rows = _translate_errors(lambda: conn.execute(sql, params).fetchall())
 

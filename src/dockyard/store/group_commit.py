@@ -14,9 +14,10 @@ committed, so durability is unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,14 @@ class PendingWrite:
 # Runs one batch: fills in every write's rows or error (it must not raise for one write's
 # failure; an exception it raises fails the whole batch).
 BatchRunner = Callable[[Sequence[PendingWrite]], None]
+AsyncBatchRunner = Callable[[Sequence[PendingWrite]], Awaitable[None]]
+
+
+def _fail_unsettled(batch: Sequence[PendingWrite], exc: BaseException) -> None:
+    """The whole batch failed (e.g. the connection broke): every write not settled fails."""
+    for write in batch:
+        if write.error is None and not write.rows:
+            write.error = exc
 
 
 class GroupCommit:
@@ -69,10 +78,8 @@ class GroupCommit:
             batch = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
         try:
             self._run_batch(batch)
-        except BaseException as exc:  # the whole batch failed (e.g. the connection broke)
-            for write in batch:
-                if write.error is None and not write.rows:
-                    write.error = exc
+        except BaseException as exc:
+            _fail_unsettled(batch, exc)
             if not isinstance(exc, Exception):
                 raise  # KeyboardInterrupt and the like still end this thread
         finally:
@@ -84,3 +91,53 @@ class GroupCommit:
                     self._queue[0]._wake.set()  # not done: it wakes as the next leader
                 else:
                     self._leading = False
+
+
+class AsyncGroupCommit:
+    """``GroupCommit`` for writers on one event loop: the same batches, without threads.
+
+    The first write that finds no batch running starts a drain task; it runs one batch after
+    another, each carrying everything that queued while the previous one ran, and ends when
+    the queue is empty. A writer awaits only its own write's outcome.
+    """
+
+    def __init__(self, run_batch: AsyncBatchRunner, *, max_batch: int = MAX_BATCH) -> None:
+        self._run_batch = run_batch
+        self._max_batch = max_batch
+        self._queue: deque[tuple[PendingWrite, asyncio.Future[None]]] = deque()
+        self._drain_task: asyncio.Task[None] | None = None
+
+    async def write(self, payload: dict[str, Any]) -> list[tuple[Any, ...]]:
+        mine = PendingWrite(payload)
+        settled = asyncio.get_running_loop().create_future()
+        self._queue.append((mine, settled))
+        if self._drain_task is None:
+            self._drain_task = asyncio.create_task(self._drain())
+        # Shielded: a caller that goes away (a client hanging up) leaves its write to finish.
+        await asyncio.shield(settled)
+        if mine.error is not None:
+            raise mine.error
+        return mine.rows
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                taken = min(self._max_batch, len(self._queue))
+                queued = [self._queue.popleft() for _ in range(taken)]
+                batch = [write for write, _ in queued]
+                try:
+                    await self._run_batch(batch)
+                except BaseException as exc:
+                    _fail_unsettled(batch, exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                finally:
+                    for _, settled in queued:
+                        if not settled.done():
+                            settled.set_result(None)
+        finally:
+            self._drain_task = None
+            for write, settled in self._queue:  # only when the task itself was cancelled
+                write.error = RuntimeError("the write path is shutting down")
+                settled.set_result(None)
+            self._queue.clear()

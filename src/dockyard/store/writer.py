@@ -10,7 +10,9 @@ Anything that fails rolls the whole transaction back: nothing is half-written.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
@@ -70,6 +72,12 @@ __all__ = [
 ]
 
 
+GET_SQL = (
+    "SELECT uid, resource_version, body, stream_version FROM objects "
+    "WHERE kind = %s AND namespace = %s AND name = %s"
+)
+
+
 class ObjectWriter:
     """Creates, updates and deletes objects as events. Safe to share between threads.
 
@@ -90,10 +98,7 @@ class ObjectWriter:
     def get(
         self, key: ObjectKey, *, conn: Connection | None = None, for_update: bool = False
     ) -> StoredObject | None:
-        sql = (
-            "SELECT uid, resource_version, body, stream_version FROM objects "
-            "WHERE kind = %s AND namespace = %s AND name = %s"
-        )
+        sql = GET_SQL
         if for_update:
             sql += " FOR UPDATE"
         params = (key.kind, key.namespace, key.name)
@@ -388,36 +393,28 @@ class ObjectWriter:
         retry: bool = False,
         read: StoredObject | None = None,
     ) -> JsonObject:
-        """Read the object, ``decide`` what to append, append it. In ``conn``'s transaction the
-        row is locked while we decide; without one (optimistic) the append expects the stream
-        version we read, and a concurrent write means a fresh read (``retry``) or ``Conflict``.
-        ``read`` stands in for the first read."""
-        for _attempt in range(1 if conn is not None else OPTIMISTIC_ATTEMPTS):
-            current: StoredObject | None = read
-            read = None
-            if current is None:
-                current = self.get(key, conn=conn, for_update=conn is not None)
-            change = decide(current)
-            if isinstance(change, StoredObject):
-                return stamped(change)
-            event_type, obj = change
-            assert current is not None
+        """Read the object, ``decide`` what to append, append it (``change_steps``). In
+        ``conn``'s transaction the row is locked while we decide."""
+        run = Stepper(change_steps(key, decide, optimistic=conn is None, retry=retry, read=read))
+        while (step := run.next()) is not None:
+            if isinstance(step, ReadStep):
+                run.reply = self.get(step.key, conn=conn, for_update=conn is not None)
+                continue
             try:
-                return self._write(
+                run.reply = self._write(
                     conn,
-                    event_type,
+                    step.event_type,
                     key,
-                    obj,
+                    step.obj,
                     actor=actor,
                     verb=verb,
                     causation=causation,
-                    stream=current.uid,
-                    expected_version=None if conn is not None else current.stream_version,
+                    stream=step.stream,
+                    expected_version=step.expected_version,
                 )
-            except ConcurrencyError:
-                if not retry:
-                    break
-        raise Conflict(key.resource, key.name)
+            except ConcurrencyError as exc:
+                run.failure = exc
+        return run.result
 
     def _write(
         self,
@@ -435,14 +432,9 @@ class ObjectWriter:
     ) -> JsonObject:
         """Append ``obj``'s event and project it: in ``conn``'s transaction, or (``None``) as
         one autocommit statement."""
-        stream_id = stream or obj["metadata"]["uid"]
-        event = new_event(
-            event_type,
-            stream_id,
-            ObjectPayload(object=obj),
-            metadata=actor.metadata(verb, causation=causation),
+        event, expected = object_event(
+            event_type, obj, actor, verb, causation, stream, expected_version
         )
-        expected = {stream_id: expected_version} if expected_version is not None else None
         (recorded,) = self._append(conn, [event], expected, key, require)
         obj["metadata"]["resourceVersion"] = str(recorded.position)
         return obj
@@ -471,16 +463,118 @@ class ObjectWriter:
         key: ObjectKey | None,
         require: Sequence[RequiredObject] = (),
     ) -> list[RecordedEvent]:
-        try:
-            recorded = self.store.append_and_project(
+        with object_errors(key):
+            return self.store.append_and_project(
                 events, expected=expected, require=require, conn=conn
             )
-        except RequiredObjectMissing as exc:
-            missing = ObjectKey(exc.required.kind, "", exc.required.name)
-            raise NotFound(missing.resource, missing.name) from None
-        except RequiredObjectTerminating as exc:
-            raise Terminating(exc.required.kind, exc.required.name) from None
-        except ObjectNameTaken as exc:
-            key = key or taken_key(exc.detail)
-            raise AlreadyExists(key.resource, key.name) from None
-        return recorded
+
+
+# -- shared with the async writer (async_writer.py) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReadStep:
+    """``change_steps`` asks for the object as stored (None: there is none)."""
+
+    key: ObjectKey
+
+
+@dataclass(frozen=True)
+class AppendStep:
+    """``change_steps`` asks to append ``obj``'s event; the reply is the stored object, or a
+    ``ConcurrencyError`` thrown back in."""
+
+    event_type: EventType[ObjectPayload]
+    obj: JsonObject
+    stream: str
+    expected_version: int | None
+
+
+ChangeSteps = Generator[ReadStep | AppendStep, Any, JsonObject]
+
+
+def change_steps(
+    key: ObjectKey,
+    decide: Callable[[StoredObject | None], Change],
+    *,
+    optimistic: bool,
+    retry: bool,
+    read: StoredObject | None,
+) -> ChangeSteps:
+    """A change as steps for a driver to carry out (sync in ``ObjectWriter._change``, async in
+    ``AsyncObjectWriter``): read, ``decide``, append. ``optimistic`` (no row lock) appends with
+    the stream version read expected; a concurrent write then means a fresh read (``retry``)
+    or ``Conflict``. ``read`` stands in for the first read."""
+    for _attempt in range(OPTIMISTIC_ATTEMPTS if optimistic else 1):
+        current: StoredObject | None = read
+        read = None
+        if current is None:
+            current = yield ReadStep(key)
+        change = decide(current)
+        if isinstance(change, StoredObject):
+            return stamped(change)
+        event_type, obj = change
+        assert current is not None
+        expected = current.stream_version if optimistic else None
+        try:
+            written: JsonObject = yield AppendStep(event_type, obj, current.uid, expected)
+            return written
+        except ConcurrencyError:
+            if not retry:
+                break
+    raise Conflict(key.resource, key.name)
+
+
+class Stepper:
+    """Drives ``change_steps``: ``next`` gives the step to carry out (None when done, with
+    ``result`` set); the driver sets ``reply``, or ``failure`` to throw back in."""
+
+    def __init__(self, steps: ChangeSteps) -> None:
+        self.steps = steps
+        self.reply: Any = None
+        self.failure: ConcurrencyError | None = None
+        self.result: JsonObject = {}
+
+    def next(self) -> ReadStep | AppendStep | None:
+        failure, self.failure = self.failure, None
+        try:
+            return self.steps.throw(failure) if failure else self.steps.send(self.reply)
+        except StopIteration as done:
+            self.result = done.value
+            return None
+
+
+def object_event(
+    event_type: EventType[ObjectPayload],
+    obj: JsonObject,
+    actor: Actor,
+    verb: str,
+    causation: int | None,
+    stream: str | None,
+    expected_version: int | None,
+) -> tuple[NewEvent, dict[str, int] | None]:
+    """``obj``'s event (on its uid's stream unless ``stream``) and the expectation to append
+    it with."""
+    stream_id = stream or obj["metadata"]["uid"]
+    event = new_event(
+        event_type,
+        stream_id,
+        ObjectPayload(object=obj),
+        metadata=actor.metadata(verb, causation=causation),
+    )
+    return event, {stream_id: expected_version} if expected_version is not None else None
+
+
+@contextmanager
+def object_errors(key: ObjectKey | None) -> Iterator[None]:
+    """The store's errors for an object write, as the writer's own."""
+    try:
+        yield
+    except RequiredObjectMissing as exc:
+        missing = ObjectKey(exc.required.kind, "", exc.required.name)
+        raise NotFound(missing.resource, missing.name) from None
+    except RequiredObjectTerminating as exc:
+        raise Terminating(exc.required.kind, exc.required.name) from None
+    except ObjectNameTaken as exc:
+        taken = key or taken_key(exc.detail)
+        raise AlreadyExists(taken.resource, taken.name) from None
