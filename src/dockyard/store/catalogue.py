@@ -69,7 +69,12 @@ class EventType(Generic[P]):
     def encode(self, payload: P) -> JsonDict:
         if not isinstance(payload, self.payload):
             raise TypeError(f"{self.name} takes {self.payload.__name__}, not {type(payload)}")
-        return payload.model_dump(mode="json", by_alias=True, exclude_none=False)
+        # model_dump(mode="json", by_alias=True) minus its argument handling, about a quarter
+        # of the time on an object body: appends encode one payload per event.
+        data: JsonDict = payload.__pydantic_serializer__.to_python(
+            payload, mode="json", by_alias=True
+        )
+        return data
 
 
 class Catalogue:

@@ -70,6 +70,13 @@ class DuplicateEventError(Exception):
     """An event with this event_id is already in the log (a retried append)."""
 
 
+# A UUIDv7 is unix_ts_ms (48 bits) | version (4) | rand_a (12) | variant (2) | rand_b (62): the
+# low 80 bits are random except where the version and variant go (one mask, one OR: appends
+# build one id per event).
+_UUID7_RANDOM_BITS = ((1 << 80) - 1) & ~(0xF << 76) & ~(0x3 << 62)
+_UUID7_MARKERS = (0x7 << 76) | (0x2 << 62)  # version 7, RFC 9562 variant
+
+
 def time_ordered_uuid() -> uuid.UUID:
     """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random bits.
 
@@ -77,10 +84,8 @@ def time_ordered_uuid() -> uuid.UUID:
     index instead of on random pages, which keeps appends cheap as the log grows.
     """
     millis = time.time_ns() // 1_000_000
-    value = (millis & ((1 << 48) - 1)) << 80 | int.from_bytes(os.urandom(10), "big")
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    return uuid.UUID(int=value)
+    random = int.from_bytes(os.urandom(10), "big") & _UUID7_RANDOM_BITS
+    return uuid.UUID(int=millis << 80 | random | _UUID7_MARKERS)
 
 
 @dataclass(frozen=True)
