@@ -8,7 +8,6 @@ answered 500 without internals.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -178,11 +177,11 @@ def create_app(
         anyio.to_thread.current_default_thread_limiter().total_tokens = 200
         if create_namespaces:
             await run_in_threadpool(ensure_namespaces, ctx)
-        hub.start(asyncio.get_running_loop())
+        hub.start()
         try:
             yield
         finally:
-            hub.stop()
+            await hub.stop()
             await ctx.aio.store.close()
 
     all_methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]

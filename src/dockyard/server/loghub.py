@@ -1,10 +1,12 @@
 """One shared reader of the event log per server process, fanning object events out to watchers.
 
 Without it every watcher re-read the log on every wake-up: 20 watchers meant 20 queries per
-write, all in the thread pool, competing with the writes they watch. Instead the hub's thread
-``LISTEN``s, and on each notification (or every poll interval, in case one is lost) reads what
-was appended since its own position -- once -- and hands the rows to the event loop, which keeps
-the most recent ones in a bounded buffer and wakes the watchers. A watcher whose position lies
+write, all in the thread pool, competing with the writes they watch. Instead the hub's task
+``LISTEN``s on a connection of its own, and on each notification (or every poll interval, in
+case one is lost) reads what was appended since its own position -- once -- keeps the most
+recent events in a bounded buffer and wakes the watchers. It runs on the server's event loop
+(psycopg's async connection): no thread, so a write's event reaches its watchers without a
+hand-off between threads. A watcher whose position lies
 inside the buffer's range takes its events from memory; one that is behind it (an old
 resourceVersion, or a burst larger than the buffer) reads the log itself, exactly as before, until
 it has caught up. The buffer always covers a contiguous range ``(floor, head]`` of positions, and
@@ -24,15 +26,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 import pydantic_core
 
-from dockyard.store.db import connect_raw
+from dockyard.store.db import libpq_url
 from dockyard.store.event_types import (
     ObjectCreated,
     ObjectDeleted,
@@ -107,25 +109,23 @@ class LogHub:
         self._url = database_url
         self._poll = poll_interval
         self._buffer_size = buffer_size
-        self._stopped = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._event = asyncio.Event()
-        self._thread: threading.Thread | None = None
-        # Touched only on the event loop's thread.
+        self._task: asyncio.Task[None] | None = None
         self._buffer: deque[HubEvent] = deque()
         self._floor: int | None = None  # the buffer holds every object event in (floor, head]
         self._head = 0
-        self._watchers = 0  # changed on the loop, read by the hub thread
+        self._watchers = 0
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._thread = threading.Thread(target=self._listen, name="watch-hub", daemon=True)
-        self._thread.start()
+    def start(self) -> None:
+        """Start reading the log (call on the event loop)."""
+        self._task = asyncio.get_running_loop().create_task(self._listen(), name="watch-hub")
 
-    def stop(self) -> None:
-        self._stopped.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
 
     @contextlib.contextmanager
     def attached(self) -> Iterator[None]:
@@ -164,7 +164,7 @@ class LogHub:
         found.reverse()
         return self._head, found
 
-    # -- the event loop's side --------------------------------------------------------------
+    # -- reading the log --------------------------------------------------------------------
 
     def _publish(self, events: list[HubEvent], head: int, floor: int | None) -> None:
         if floor is not None:  # (re)connected: what came before is not known to be complete
@@ -181,52 +181,41 @@ class LogHub:
         event, self._event = self._event, asyncio.Event()
         event.set()
 
-    def _post(self, events: list[HubEvent], head: int, floor: int | None) -> bool:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return False
-        try:
-            loop.call_soon_threadsafe(self._publish, events, head, floor)
-        except RuntimeError:  # the loop closed between the check and the call
-            return False
-        return True
-
-    # -- the hub thread's side --------------------------------------------------------------
-
-    def _listen(self) -> None:
-        while not self._stopped.is_set():
+    async def _listen(self) -> None:
+        while True:
             try:
-                listener = connect_raw(self._url, autocommit=True)
-            except Exception:
+                listener = await psycopg.AsyncConnection.connect(
+                    libpq_url(self._url), autocommit=True
+                )
+            except (psycopg.Error, OSError):
                 log.warning("watch hub cannot reach the database; retrying")
-                self._stopped.wait(self._poll)
+                await asyncio.sleep(self._poll)
                 continue
             try:
-                listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                await listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
                 # Listening before reading the head: no append after it goes unnoticed.
-                position = _head(listener)
-                if not self._post([], position, floor=position):
-                    return
-                while not self._stopped.is_set():
-                    for _ in listener.notifies(timeout=self._poll, stop_after=1):
+                position = await _head(listener)
+                self._publish([], position, floor=position)
+                while True:
+                    async for _ in listener.notifies(timeout=self._poll, stop_after=1):
                         pass
-                    position = self._catch_up(listener, position)
-            except Exception:
+                    position = await self._catch_up(listener, position)
+            except Exception:  # the connection broke (or worse): start afresh
                 log.warning("watch hub lost its database connection; reconnecting")
             finally:
-                listener.close()
+                await listener.close()
 
-    def _catch_up(self, listener: Any, position: int) -> int:
+    async def _catch_up(self, listener: psycopg.AsyncConnection[Any], position: int) -> int:
         while True:
-            head = _head(listener)
+            head = await _head(listener)
             if head <= position:
-                self._post([], position, None)  # wake anyway: watchers re-check their clocks
+                self._publish([], position, None)  # wake anyway: watchers re-check their clocks
                 return position
             if self._watchers == 0:
                 # Nobody to serve: skip reading (and decoding) what was written, and start the
                 # buffer afresh at the head. A watcher that attaches meanwhile starts behind
                 # the new floor and reads the log itself until it has caught up.
-                self._post([], head, floor=head)
+                self._publish([], head, floor=head)
                 return head
             params = {
                 "updates": _UPDATE_TYPES,
@@ -235,16 +224,19 @@ class LogHub:
                 "types": list(WATCH_TYPES),
                 "limit": _READ_BATCH,
             }
-            rows = listener.execute(_CHANGES_SQL, params).fetchall()
+            cursor = await listener.execute(_CHANGES_SQL, params)
+            rows = await cursor.fetchall()
             if len(rows) == _READ_BATCH:
                 head = int(rows[-1][0])
-            if not self._post(list(_hub_events(rows)), head, None):
-                return head
+            self._publish(list(_hub_events(rows)), head, None)
             position = head
 
 
-def _head(conn: Any) -> int:
-    return int(conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0])
+async def _head(conn: psycopg.AsyncConnection[Any]) -> int:
+    cursor = await conn.execute("SELECT coalesce(max(position), 0) FROM events")
+    row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def _hub_events(rows: Iterable[Any]) -> Iterable[HubEvent]:
