@@ -64,7 +64,7 @@ class LeanClient:
                 conn.request(method, path, body=payload, headers=sent)
                 response = conn.getresponse()
                 return Reply(response.status, response.read())
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            except (http.client.RemoteDisconnected, ConnectionError, ssl.SSLEOFError):
                 self.close()
                 if attempt == 2:
                     raise

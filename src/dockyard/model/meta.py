@@ -14,6 +14,7 @@ Conventions, the same for every kind:
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -79,13 +80,21 @@ class KubeModel(BaseModel):
         self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
     ) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        for name, field in type(self).model_fields.items():
-            if field.default_factory not in (list, dict):
-                continue
-            key = field.alias if info.by_alias and field.alias else name
+        for key in _empty_default_keys(type(self), bool(info.by_alias)):
             if key in data and not data[key]:
                 del data[key]
         return data
+
+
+@functools.cache
+def _empty_default_keys(model: type[KubeModel], by_alias: bool) -> tuple[str, ...]:
+    """The keys of ``model``'s plain list and map fields (omitted from its JSON when empty):
+    every serialized object asks, so the answer is computed once per model."""
+    return tuple(
+        field.alias if by_alias and field.alias else name
+        for name, field in model.model_fields.items()
+        if field.default_factory in (list, dict)
+    )
 
 
 def _parse_time(value: Any) -> Any:

@@ -16,9 +16,10 @@ Every function raises :class:`PatchError` (a message for a 4xx Status) on a bad 
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
+
+from dockyard.jsontree import json_copy
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -56,14 +57,24 @@ class PatchError(ValueError):
 
 def merge_patch(target: Any, patch: Any) -> Any:
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return json_copy(patch)
+    result = json_copy(target) if isinstance(target, dict) else {}
+    _merge_into(result, patch)
+    return result
+
+
+def _merge_into(result: dict[str, Any], patch: dict[str, Any]) -> None:
+    """``merge_patch`` applied in place to a document of our own (copied once, at the top)."""
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
+        elif isinstance(value, dict):
+            current = result.get(key)
+            if not isinstance(current, dict):
+                current = result[key] = {}
+            _merge_into(current, value)
         else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
+            result[key] = json_copy(value)
 
 
 # --- RFC 6902 -------------------------------------------------------------------------------
@@ -149,7 +160,7 @@ def _add(doc: Any, path: str, value: Any, *, replace: bool = False) -> Any:
 def json_patch(target: Any, operations: Any) -> Any:
     if not isinstance(operations, list):
         raise PatchError("a JSON patch must be a list of operations")
-    doc = copy.deepcopy(target)
+    doc = json_copy(target)
     for number, op in enumerate(operations):
         if not isinstance(op, dict) or not isinstance(op.get("op"), str):
             raise PatchError(f"operation {number} must be an object with an 'op' string")
@@ -157,15 +168,15 @@ def json_patch(target: Any, operations: Any) -> Any:
         if kind in ("add", "replace", "test") and "value" not in op:
             raise PatchError(f"operation {number} ({kind}) is missing 'value'")
         if kind == "add":
-            doc = _add(doc, str(path) if path is not None else "", copy.deepcopy(op["value"]))
+            doc = _add(doc, str(path) if path is not None else "", json_copy(op["value"]))
         elif kind == "replace":
-            doc = _add(doc, _str(path), copy.deepcopy(op["value"]), replace=True)
+            doc = _add(doc, _str(path), json_copy(op["value"]), replace=True)
         elif kind == "remove":
             _remove(doc, _str(path))
         elif kind in ("move", "copy"):
             source = op.get("from")
             value = _remove(doc, _str(source)) if kind == "move" else _get(doc, _str(source))
-            doc = _add(doc, _str(path), copy.deepcopy(value))
+            doc = _add(doc, _str(path), json_copy(value))
         elif kind == "test":
             if _get(doc, _str(path)) != op["value"]:
                 raise PatchError(f"testing value {path} failed")
@@ -206,7 +217,7 @@ def _merge_map(original: Mapping[str, Any], patch: Mapping[str, Any]) -> Any:
     if directive not in (None, "merge"):
         raise PatchError(f"unknown patch directive $patch: {directive!r}")
     retain = body.pop("$retainKeys", None)
-    result = copy.deepcopy(dict(original))
+    result = json_copy(dict(original))
     orders = {k[len(_ORDER) :]: v for k, v in body.items() if k.startswith(_ORDER)}
     removals = {
         k[len(_DELETE_PRIMITIVE) :]: v for k, v in body.items() if k.startswith(_DELETE_PRIMITIVE)
@@ -249,7 +260,7 @@ def _merge_list(field: str, original: Any, patch: list[Any]) -> list[Any]:
         return [_strip_directives(i) for i in patch]
     if key is None:  # a primitive list merged as a set (finalizers)
         return current + [v for v in patch if v not in current]
-    result = copy.deepcopy(current)
+    result = json_copy(current)
     for item in patch:
         if not isinstance(item, dict) or key not in item:
             raise PatchError(f"{field}: every item must be an object with the merge key {key!r}")

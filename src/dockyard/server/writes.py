@@ -7,7 +7,6 @@ as ``fieldValidation=Strict`` does) and goes through ``ObjectWriter`` with the r
 
 from __future__ import annotations
 
-import copy
 import random
 import uuid
 from collections.abc import Callable, Mapping
@@ -18,6 +17,7 @@ from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from dockyard.controllers.names import generate_name
+from dockyard.jsontree import json_copy
 from dockyard.model.kinds import UnknownKind
 from dockyard.model.meta import to_dict
 from dockyard.model.validation import InvalidObject, parse_object
@@ -178,7 +178,7 @@ def _dry_run_create(ctx: ApiContext, call: Call, obj: JsonObject) -> JsonObject:
 
 
 def _dry_run_created(obj: JsonObject) -> JsonObject:
-    result = copy.deepcopy(obj)
+    result = json_copy(obj)
     meta = result["metadata"]
     meta.update(uid=str(uuid.uuid4()), creationTimestamp=_now(), generation=1)
     meta.pop("resourceVersion", None)
@@ -263,7 +263,7 @@ async def read_modify_write(
             raise st.not_found(call.resource.plural, call.name, call.resource.group)
         base = current.body  # freshly decoded from the row: ours to stamp, no copy needed
         base["metadata"]["resourceVersion"] = str(current.resource_version)
-        changed = change(copy.deepcopy(base))
+        changed = change(json_copy(base))
         meta = changed.get("metadata")
         if not isinstance(meta, dict):
             raise st.bad_request("metadata must be a JSON object")

@@ -6,13 +6,13 @@ and the pure rules that turn a request and the stored object into the event to a
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
+from dockyard.jsontree import json_copy
 from dockyard.store.catalogue import EventType
 from dockyard.store.event_types import (
     ObjectDeleted,
@@ -149,7 +149,7 @@ def _now() -> str:
 
 
 def _strip_resource_version(body: JsonObject) -> JsonObject:
-    body = copy.deepcopy(body)
+    body = json_copy(body)
     body.setdefault("metadata", {}).pop("resourceVersion", None)
     return body
 
@@ -161,12 +161,12 @@ def _merged(
     old = _strip_resource_version(current.body)
     new = _strip_resource_version(dict(body))
     if status_only:  # the status subresource changes status and nothing else
-        merged = copy.deepcopy(old)
+        merged = json_copy(old)
         merged["status"] = new.get("status")
         new = merged
     else:  # the main resource never changes status (Kubernetes' rule for subresources)
         if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            new["status"] = json_copy(old["status"])
         else:
             new.pop("status", None)
     for name in _SERVER_FIELDS:
@@ -218,7 +218,7 @@ def unique_keys(bodies: Sequence[Mapping[str, Any]]) -> list[ObjectKey]:
 
 def stamped(current: StoredObject) -> JsonObject:
     """The stored object as served: a copy with its resourceVersion."""
-    body = copy.deepcopy(current.body)
+    body = json_copy(current.body)
     body["metadata"]["resourceVersion"] = str(current.resource_version)
     result: JsonObject = body
     return result
