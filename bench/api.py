@@ -120,13 +120,25 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p99
 
 
-def concurrently(clients: int, total: int, op: Callable[[int, int], None]) -> list[float]:
-    """Run ``op(client, i)`` ``total`` times over ``clients`` threads; latencies in ms."""
+def concurrently(
+    clients: int,
+    total: int,
+    op: Callable[[int, int], None],
+    warm: Callable[[], None] | None = None,
+) -> list[float]:
+    """Run ``op(client, i)`` ``total`` times over ``clients`` threads; latencies in ms. Each
+    thread first runs ``warm`` (untimed: opening its connection), then all start together, so
+    that the figures are steady-state requests on open connections, as a client that keeps
+    its connections alive sees them, not TCP and TLS handshakes."""
     samples: list[float] = []
     lock = threading.Lock()
     per_client = max(1, total // clients)
+    start = threading.Barrier(clients)
 
     def run(client: int) -> None:
+        if warm is not None:
+            warm()
+        start.wait()
         mine = []
         for i in range(per_client):
             started = time.perf_counter()
@@ -163,6 +175,12 @@ class Bench:
             conn = psycopg.connect(libpq_url(self.db_url), autocommit=True)
             self.local.sql = conn
         return conn
+
+    def warm_http(self) -> None:
+        self.check(self.http().get("/healthz"), 200)
+
+    def warm_sql(self) -> None:
+        self.sql().execute("SELECT 1")
 
     def check(self, response: Reply, code: int) -> None:
         if response.status != code:
@@ -289,7 +307,7 @@ def watch_delays(bench: Bench, clients: int, writes: int) -> list[float]:
         )
         time.sleep(0.005)  # a steady stream of writes, not one burst
 
-    concurrently(clients, expected, write)
+    concurrently(clients, expected, write, bench.warm_http)
     received = results.get(timeout=180)
     watchers.join(30)
     return [(at - sent[name]) * 1000 for name, at in received]
@@ -386,9 +404,9 @@ def report(bench: Bench, args: argparse.Namespace, client_counts: list[int]) -> 
             figures = []
             floors = []
             for _ in range(args.runs):
-                figures.append(percentiles(concurrently(clients, total, op)))
+                figures.append(percentiles(concurrently(clients, total, op, bench.warm_http)))
                 if floor is not None:
-                    floors.append(percentiles(concurrently(clients, total, floor)))
+                    floors.append(percentiles(concurrently(clients, total, floor, bench.warm_sql)))
             p50 = statistics.median(f[0] for f in figures)
             p99 = statistics.median(f[1] for f in figures)
             line = f"{name:<12}{clients:>8}{p50:>9.2f}{p99:>9.2f}"

@@ -58,13 +58,16 @@ DEFAULT_BUFFER = 5000
 # Updates (MODIFIED) need the state before them for selecting watchers: one look-up on the
 # stream's (stream_id, version) index per update, evaluated only for updates (CASE is lazy).
 _UPDATE_TYPES = [name for name, watch_type in WATCH_TYPES.items() if watch_type == "MODIFIED"]
+# The log's head and the object events up to it, from one snapshot: one round trip per wake.
 _CHANGES_SQL = (
-    "SELECT e.position, e.type, e.data -> 'object', "
+    "SELECT h.head, e.position, e.type, e.object, e.before "
+    "FROM (SELECT coalesce(max(position), 0) AS head FROM events) h LEFT JOIN LATERAL ("
+    "SELECT e.position, e.type, e.data -> 'object' AS object, "
     "CASE WHEN e.type = ANY(%(updates)s) THEN (SELECT p.data -> 'object' FROM events p "
     "WHERE p.stream_id = e.stream_id AND p.version < e.version AND p.type = ANY(%(types)s) "
-    "ORDER BY p.version DESC LIMIT 1) END "
-    "FROM events e WHERE e.position > %(after)s AND e.position <= %(head)s "
-    "AND e.type = ANY(%(types)s) ORDER BY e.position LIMIT %(limit)s"
+    "ORDER BY p.version DESC LIMIT 1) END AS before "
+    "FROM events e WHERE e.position > %(after)s AND e.position <= h.head "
+    "AND e.type = ANY(%(types)s) ORDER BY e.position LIMIT %(limit)s) e ON true"
 )
 
 
@@ -207,29 +210,37 @@ class LogHub:
 
     async def _catch_up(self, listener: psycopg.AsyncConnection[Any], position: int) -> int:
         while True:
-            head = await _head(listener)
-            if head <= position:
-                self._publish([], position, None)  # wake anyway: watchers re-check their clocks
-                return position
             if self._watchers == 0:
                 # Nobody to serve: skip reading (and decoding) what was written, and start the
                 # buffer afresh at the head. A watcher that attaches meanwhile starts behind
                 # the new floor and reads the log itself until it has caught up.
+                head = await _head(listener)
+                if head <= position:
+                    self._publish([], position, None)  # wake anyway: watchers re-check clocks
+                    return position
                 self._publish([], head, floor=head)
                 return head
             params = {
                 "updates": _UPDATE_TYPES,
                 "after": position,
-                "head": head,
                 "types": list(WATCH_TYPES),
                 "limit": _READ_BATCH,
             }
             cursor = await listener.execute(_CHANGES_SQL, params)
             rows = await cursor.fetchall()
-            if len(rows) == _READ_BATCH:
-                head = int(rows[-1][0])
-            self._publish(list(_hub_events(rows)), head, None)
+            head = int(rows[0][0])
+            found = [row[1:] for row in rows if row[1] is not None]
+            if head <= position:
+                self._publish([], position, None)
+                return position
+            full = len(found) == _READ_BATCH
+            if full:
+                head = int(found[-1][0])
+            self._publish(list(_hub_events(found)), head, None)
             position = head
+            # Done unless the batch was full: a commit after this snapshot notifies us again.
+            if not full:
+                return position
 
 
 async def _head(conn: psycopg.AsyncConnection[Any]) -> int:
