@@ -145,8 +145,11 @@ class LogHub:
         return self._event
 
     async def wait(self, token: asyncio.Event, timeout: float) -> None:
+        # asyncio.timeout, not wait_for: every watcher waits after every wake-up, and wait_for
+        # (3.11) wraps each wait in a task of its own.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(token.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await token.wait()
 
     def covers(self, position: int) -> bool:
         """Can the events after ``position`` be taken from memory? (Call on the loop.)"""
