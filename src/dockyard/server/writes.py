@@ -1,8 +1,10 @@
 """create, update (PUT) and patch, for objects and their ``status`` subresource.
 
 Every write is validated by ``parse_object`` (unknown fields are rejected with the field named,
-as ``fieldValidation=Strict`` does) and goes through ``ObjectWriter`` with the request's
-``Actor``; ``dryRun=All`` does everything but the write.
+as ``fieldValidation=Strict`` does) and stored with the request's ``Actor``, awaited on the
+event loop (``ctx.aio``, store/async_writer.py: no thread hand-offs); ``dryRun=All`` does
+everything but the write. The rare follow-ups that need the sync writer (the dry-run checks in
+one transaction, the delete after the last finalizer) run in the thread pool.
 """
 
 from __future__ import annotations
