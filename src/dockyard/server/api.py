@@ -175,7 +175,7 @@ async def _get(ctx: ApiContext, call: Call, accept: str) -> Response:
     if call.subresource == "log":
         chunks = await run_in_threadpool(subresources.open_log, ctx, call)
         return StreamingResponse(chunks, media_type="text/plain")
-    obj = await run_in_threadpool(reads.get_object, ctx, call)
+    obj = await reads.get_object_async(ctx, call)
     if tables.wants_table(accept):
         return JsonResponse(
             tables.table(

@@ -8,6 +8,7 @@ keep the first page's resourceVersion, so a watch from it may repeat a change, n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,15 +25,28 @@ JsonObject = dict[str, Any]
 _CHUNK = 500
 
 
+_GET_SQL = "SELECT body FROM objects WHERE kind = %s AND namespace = %s AND name = %s"
+
+
 def get_object(ctx: ApiContext, call: Call) -> JsonObject:
-    assert call.name is not None
     with ctx.engine.connect() as conn:
-        row = conn.exec_driver_sql(
-            "SELECT body FROM objects WHERE kind = %s AND namespace = %s AND name = %s",
-            (call.resource.kind, call.namespace, call.name),
-        ).first()
+        row = conn.exec_driver_sql(_GET_SQL, _get_params(call)).first()
+    return _found(call, row)
+
+
+async def get_object_async(ctx: ApiContext, call: Call) -> JsonObject:
+    """``get_object``, awaited on the event loop (no thread hand-off)."""
+    return _found(call, await ctx.aio.store.fetch_one(_GET_SQL, _get_params(call)))
+
+
+def _get_params(call: Call) -> tuple[str, str, str]:
+    assert call.name is not None
+    return (call.resource.kind, call.namespace, call.name)
+
+
+def _found(call: Call, row: Sequence[Any] | None) -> JsonObject:
     if row is None:
-        raise st.not_found(call.resource.plural, call.name, call.resource.group)
+        raise st.not_found(call.resource.plural, call.name or "", call.resource.group)
     body: JsonObject = row[0]
     return body
 

@@ -73,6 +73,7 @@ class AsyncEventStore:
         self._open.clear()
         self._idle.clear()
         self._writer = None
+        self._reader_slots = None  # bound to this loop; a later one makes its own
 
     # -- internals --------------------------------------------------------------------------
 
