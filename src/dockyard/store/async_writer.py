@@ -1,7 +1,7 @@
 """``ObjectWriter``'s standalone create, update and get, awaited on an event loop.
 
 The rules are the sync writer's (``change_steps``, ``object_event``, ``object_errors`` in
-writer.py); only the I/O differs: ``AsyncEventStore`` instead of a thread's connection. Writes
+write_steps.py); only the I/O differs: ``AsyncEventStore`` instead of a thread's connection. Writes
 inside a caller's transaction (``*_in``) stay on the sync writer.
 """
 
@@ -24,7 +24,7 @@ from dockyard.store.changes import (
 )
 from dockyard.store.event_types import ObjectCreated, ObjectPayload
 from dockyard.store.events import ConcurrencyError, RequiredObject
-from dockyard.store.writer import (
+from dockyard.store.write_steps import (
     GET_SQL,
     ReadStep,
     Stepper,
