@@ -9,7 +9,6 @@ import signal
 import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,18 +16,17 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 
 from dockyard.agent.agent import Agent
 from dockyard.agent.http_client import HttpControlPlane
 from dockyard.cli.server import kubeconfig_for
-from dockyard.server.app import create_app
-from dockyard.server.auth import TokenAuthenticator, User
+from dockyard.server.auth import User
 from dockyard.server.context import ApiContext
 from dockyard.server.tls import ensure_self_signed
 from dockyard.store.events import EventStore
 from dockyard.store.writer import ObjectWriter
+from tests.api.conftest import start_server
 from tests.docker.agent_support import AgentHarness, container, harness, wait_for
 
 pytestmark = pytest.mark.docker
@@ -58,15 +56,28 @@ def h(store: EventStore) -> Iterator[AgentHarness]:
 def server(
     h: AgentHarness, database_url: str, engine: Engine, store: EventStore, tmp_path: Path
 ) -> Iterator[Server]:
-    cert, key = ensure_self_signed(tmp_path / "tls")
-    # A node may list pods across namespaces, write Node objects and pods/status: until the API
-    # server has a node authorizer, the node's identity carries the cluster-admin group too.
+    # These tests exercise the HTTP transport, not authorization: the node's identity carries
+    # the cluster-admin group too (test_agent_node_identity.py runs with the node's alone).
     node_groups = ("system:nodes", "dockyard:cluster-admin")
     tokens = [
         (NODE_TOKEN, User(f"system:node:{h.node}", "", node_groups)),
         (OTHER_NODE_TOKEN, User("system:node:someone-else", "", ("system:nodes",))),
         (ADMIN_TOKEN, User("admin", "", ("system:masters",))),
     ]
+    yield from serve(h, database_url, engine, store, tmp_path, tokens)
+
+
+def serve(
+    h: AgentHarness,
+    database_url: str,
+    engine: Engine,
+    store: EventStore,
+    tmp_path: Path,
+    tokens: list[tuple[str, User]],
+) -> Iterator[Server]:
+    """A real HTTPS API server for an HTTP agent (a fixture yields from this); the agent stops
+    before the server does."""
+    tls = ensure_self_signed(tmp_path / "tls")
     ctx = ApiContext(
         engine=engine,
         store=store,
@@ -74,24 +85,9 @@ def server(
         writer=ObjectWriter(store),
         poll_interval=0.2,
     )
-    app = create_app(ctx, TokenAuthenticator(tokens))
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        access_log=False,
-        ssl_certfile=str(cert),
-        ssl_keyfile=str(key),
-    )
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, name="api-server", daemon=True)
-    thread.start()
-    wait_for(lambda: uv.started or not thread.is_alive(), what="API server started")
-    assert uv.started
-    port = uv.servers[0].sockets[0].getsockname()[1]
+    uv, thread, url = start_server(ctx, tls, tokens)
     try:
-        yield Server(f"https://127.0.0.1:{port}", cert)
+        yield Server(url, tls[0])
     finally:
         h.stop_agent()  # before the server goes: the agent's loops talk to it
         uv.should_exit = True

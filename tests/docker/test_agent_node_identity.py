@@ -4,22 +4,22 @@ pod, report its status and remove it after a graceful deletion."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 
-from dockyard.server.app import create_app
-from dockyard.server.auth import TokenAuthenticator, User
-from dockyard.server.context import ApiContext
-from dockyard.server.tls import ensure_self_signed
+from dockyard.server.auth import User
 from dockyard.store.events import EventStore
-from dockyard.store.writer import ObjectWriter
 from tests.docker.agent_support import AgentHarness, container, harness, wait_for
-from tests.docker.test_agent_http import ADMIN_TOKEN, NODE_TOKEN, Server, start_http_agent
+from tests.docker.test_agent_http import (
+    ADMIN_TOKEN,
+    NODE_TOKEN,
+    Server,
+    serve,
+    start_http_agent,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -33,31 +33,11 @@ def h(store: EventStore) -> Iterator[AgentHarness]:
 def server(
     h: AgentHarness, database_url: str, engine: Engine, store: EventStore, tmp_path: Path
 ) -> Iterator[Server]:
-    cert, key = ensure_self_signed(tmp_path / "tls")
     tokens = [
         (NODE_TOKEN, User(f"system:node:{h.node}", "", ("system:nodes",))),
         (ADMIN_TOKEN, User("admin", "", ("system:masters",))),
     ]
-    ctx = ApiContext(
-        engine=engine, store=store, database_url=database_url, writer=ObjectWriter(store),
-        poll_interval=0.2,
-    )  # fmt: skip
-    config = uvicorn.Config(
-        create_app(ctx, TokenAuthenticator(tokens)), host="127.0.0.1", port=0,
-        log_level="warning", access_log=False, ssl_certfile=str(cert), ssl_keyfile=str(key),
-    )  # fmt: skip
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, name="api-server", daemon=True)
-    thread.start()
-    wait_for(lambda: uv.started or not thread.is_alive(), what="API server started")
-    assert uv.started
-    port = uv.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield Server(f"https://127.0.0.1:{port}", cert)
-    finally:
-        h.stop_agent()
-        uv.should_exit = True
-        thread.join(timeout=10)
+    yield from serve(h, database_url, engine, store, tmp_path, tokens)
 
 
 def test_agent_runs_a_pod_with_only_a_node_identity(

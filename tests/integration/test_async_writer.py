@@ -13,9 +13,8 @@ from sqlalchemy import Engine, text
 
 from dockyard.store.async_events import AsyncEventStore
 from dockyard.store.async_writer import AsyncObjectWriter
-from dockyard.store.events import EventStore, RequiredObject
+from dockyard.store.events import RequiredObject
 from dockyard.store.writer import (
-    Actor,
     AlreadyExists,
     Conflict,
     NotFound,
@@ -23,27 +22,9 @@ from dockyard.store.writer import (
     ObjectWriter,
     Terminating,
 )
+from tests.integration.team import BOB, NS, pod
 
-BOB = Actor("bob", source="test")
-NS = RequiredObject("Namespace", "", "team")
 T = TypeVar("T")
-
-
-def pod(name: str, namespace: str = "team", **labels: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "spec": {"containers": [{"name": "app", "image": "busybox:latest"}]},
-    }
-
-
-@pytest.fixture
-def sync_writer(store: EventStore) -> ObjectWriter:
-    writer = ObjectWriter(store)
-    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}
-    writer.create(body, actor=BOB)
-    return writer
 
 
 def run(database_url: str, scenario: Callable[[AsyncObjectWriter], Awaitable[T]]) -> T:
@@ -58,7 +39,7 @@ def run(database_url: str, scenario: Callable[[AsyncObjectWriter], Awaitable[T]]
 
 
 def test_create_get_and_update_follow_the_sync_writers_rules(
-    database_url: str, sync_writer: ObjectWriter, engine: Engine
+    database_url: str, team_writer: ObjectWriter, engine: Engine
 ) -> None:
     async def scenario(writer: AsyncObjectWriter) -> None:
         created = await writer.create(pod("web"), actor=BOB, require=[NS])
@@ -83,7 +64,7 @@ def test_create_get_and_update_follow_the_sync_writers_rules(
 
     run(database_url, scenario)
     # The sync writer sees the same object; the log holds one create and one update.
-    stored = sync_writer.get(ObjectKey("Pod", "team", "web"))
+    stored = team_writer.get(ObjectKey("Pod", "team", "web"))
     assert stored is not None and stored.body["metadata"]["labels"] == {"tier": "front"}
     with engine.connect() as conn:
         rows = conn.execute(
@@ -100,24 +81,24 @@ def test_create_get_and_update_follow_the_sync_writers_rules(
 
 
 def test_an_update_without_a_resource_version_retries_past_a_concurrent_write(
-    database_url: str, sync_writer: ObjectWriter
+    database_url: str, team_writer: ObjectWriter
 ) -> None:
-    sync_writer.create(pod("web"), actor=BOB)
+    team_writer.create(pod("web"), actor=BOB)
 
     async def scenario(writer: AsyncObjectWriter) -> dict[str, Any]:
         read = await writer.get(ObjectKey("Pod", "team", "web"))
         # Someone else writes after our read: our first append expects a stale version.
-        sync_writer.update(pod("web", by="other"), actor=BOB)
+        team_writer.update(pod("web", by="other"), actor=BOB)
         return await writer.update(pod("web", by="us"), actor=BOB, read=read)
 
     result = run(database_url, scenario)
     assert result["metadata"]["labels"] == {"by": "us"}
-    stored = sync_writer.get(ObjectKey("Pod", "team", "web"))
+    stored = team_writer.get(ObjectKey("Pod", "team", "web"))
     assert stored is not None and stored.stream_version == 3
 
 
 def test_concurrent_creates_share_batches_and_each_gets_its_own_outcome(
-    database_url: str, sync_writer: ObjectWriter
+    database_url: str, team_writer: ObjectWriter
 ) -> None:
     async def scenario(writer: AsyncObjectWriter) -> list[object]:
         names = [f"p{i}" for i in range(30)] + ["p3"]  # one name twice: exactly one loses
@@ -134,24 +115,24 @@ def test_concurrent_creates_share_batches_and_each_gets_its_own_outcome(
     created = [r for r in results if isinstance(r, dict)]
     positions = {int(r["metadata"]["resourceVersion"]) for r in created}
     assert len(positions) == 30
-    assert len(sync_writer.get_many([ObjectKey("Pod", "team", f"p{i}") for i in range(30)])) == 30
+    assert len(team_writer.get_many([ObjectKey("Pod", "team", f"p{i}") for i in range(30)])) == 30
 
 
 def test_a_terminating_namespace_refuses_creates(
-    database_url: str, sync_writer: ObjectWriter
+    database_url: str, team_writer: ObjectWriter
 ) -> None:
-    sync_writer.delete(ObjectKey("Namespace", "", "team"), actor=BOB, graceful=True)
+    team_writer.delete(ObjectKey("Namespace", "", "team"), actor=BOB, graceful=True)
 
     async def scenario(writer: AsyncObjectWriter) -> None:
         with pytest.raises(Terminating):
             await writer.create(pod("late"), actor=BOB, require=[NS])
 
     run(database_url, scenario)
-    assert sync_writer.get(ObjectKey("Pod", "team", "late")) is None
+    assert team_writer.get(ObjectKey("Pod", "team", "late")) is None
 
 
 def test_writes_and_reads_reconnect_after_the_connection_is_dropped(
-    database_url: str, sync_writer: ObjectWriter, engine: Engine
+    database_url: str, team_writer: ObjectWriter, engine: Engine
 ) -> None:
     def drop_other_connections() -> None:
         with engine.connect() as conn:

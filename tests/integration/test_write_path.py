@@ -13,7 +13,6 @@ from dockyard.store.event_types import ObjectCreated, ObjectPayload
 from dockyard.store.events import ConcurrencyError, EventStore, RequiredObject, new_event
 from dockyard.store.group_commit import PendingWrite
 from dockyard.store.writer import (
-    Actor,
     AlreadyExists,
     Conflict,
     NotFound,
@@ -21,29 +20,7 @@ from dockyard.store.writer import (
     ObjectWriter,
     Terminating,
 )
-
-BOB = Actor("bob", source="test")
-NS = RequiredObject("Namespace", "", "team")
-
-
-def pod(name: str, namespace: str = "team", **labels: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "spec": {"containers": [{"name": "app", "image": "busybox:latest"}]},
-    }
-
-
-def namespace(name: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-
-
-@pytest.fixture
-def writer(store: EventStore) -> ObjectWriter:
-    w = ObjectWriter(store)
-    w.create(namespace("team"), actor=BOB)
-    return w
+from tests.integration.team import BOB, NS, namespace, pod
 
 
 def in_threads(count: int, work: Callable[[int], object]) -> list[object]:
@@ -81,9 +58,9 @@ def count_events(engine: Engine, name: str) -> int:
 
 
 def test_concurrent_creates_all_land_with_distinct_positions(
-    writer: ObjectWriter, engine: Engine
+    team_writer: ObjectWriter, engine: Engine
 ) -> None:
-    results = in_threads(30, lambda i: writer.create(pod(f"p{i}"), actor=BOB, require=(NS,)))
+    results = in_threads(30, lambda i: team_writer.create(pod(f"p{i}"), actor=BOB, require=(NS,)))
     assert all(isinstance(r, dict) for r in results), results
     positions = [int(r["metadata"]["resourceVersion"]) for r in results]  # type: ignore[index]
     assert len(set(positions)) == 30
@@ -98,8 +75,10 @@ def test_concurrent_creates_all_land_with_distinct_positions(
     assert {sv for *_, sv in rows} == {1}
 
 
-def test_one_name_created_by_many_at_once_exists_once(writer: ObjectWriter, engine: Engine) -> None:
-    results = in_threads(12, lambda i: writer.create(pod("same"), actor=BOB, require=(NS,)))
+def test_one_name_created_by_many_at_once_exists_once(
+    team_writer: ObjectWriter, engine: Engine
+) -> None:
+    results = in_threads(12, lambda i: team_writer.create(pod("same"), actor=BOB, require=(NS,)))
     created = [r for r in results if isinstance(r, dict)]
     refused = [r for r in results if isinstance(r, AlreadyExists)]
     assert len(created) == 1 and len(refused) == 11, results
@@ -107,59 +86,59 @@ def test_one_name_created_by_many_at_once_exists_once(writer: ObjectWriter, engi
     assert count_events(engine, "same") == 1  # the refused appends rolled back
 
 
-def test_a_create_needs_its_namespace_live(writer: ObjectWriter, engine: Engine) -> None:
+def test_a_create_needs_its_namespace_live(team_writer: ObjectWriter, engine: Engine) -> None:
     with pytest.raises(NotFound, match='namespaces "nowhere" not found'):
-        writer.create(
+        team_writer.create(
             pod("x", "nowhere"), actor=BOB, require=(RequiredObject("Namespace", "", "nowhere"),)
         )
-    writer.delete(ObjectKey("Namespace", "", "team"), actor=BOB, graceful=True)
+    team_writer.delete(ObjectKey("Namespace", "", "team"), actor=BOB, graceful=True)
     with pytest.raises(Terminating, match="namespace team because it is being terminated"):
-        writer.create(pod("late"), actor=BOB, require=(NS,))
+        team_writer.create(pod("late"), actor=BOB, require=(NS,))
     assert count_events(engine, "x") == 0 and count_events(engine, "late") == 0
 
 
 def test_updates_without_a_resource_version_retry_and_all_land(
-    writer: ObjectWriter, store: EventStore
+    team_writer: ObjectWriter, store: EventStore
 ) -> None:
-    created = writer.create(pod("shared"), actor=BOB)
+    created = team_writer.create(pod("shared"), actor=BOB)
     stale = dict(created)
     stale["metadata"] = {k: v for k, v in created["metadata"].items() if k != "resourceVersion"}
 
     def label(i: int) -> object:
         body = dict(stale)
         body["metadata"] = {**stale["metadata"], "labels": {"writer": str(i)}}
-        return writer.update(body, actor=BOB)
+        return team_writer.update(body, actor=BOB)
 
     results = in_threads(10, label)
     assert all(isinstance(r, dict) for r in results), results
     events = store.read_stream(created["metadata"]["uid"])
     assert len(events) == 11  # the create and every update, none lost to a conflict
-    final = writer.get(ObjectKey("Pod", "team", "shared"))
+    final = team_writer.get(ObjectKey("Pod", "team", "shared"))
     assert final is not None and final.stream_version == 11
     assert final.resource_version == events[-1].position
     assert final.body["metadata"]["labels"] == events[-1].data["object"]["metadata"]["labels"]
 
 
-def test_updates_naming_one_resource_version_conflict_but_one(writer: ObjectWriter) -> None:
-    created = writer.create(pod("contested"), actor=BOB)
+def test_updates_naming_one_resource_version_conflict_but_one(team_writer: ObjectWriter) -> None:
+    created = team_writer.create(pod("contested"), actor=BOB)
 
     def label(i: int) -> object:
         body = dict(created)
         body["metadata"] = {**created["metadata"], "labels": {"writer": str(i)}}
-        return writer.update(body, actor=BOB)
+        return team_writer.update(body, actor=BOB)
 
     results = in_threads(8, label)
     assert sum(isinstance(r, dict) for r in results) == 1, results
     assert sum(isinstance(r, Conflict) for r in results) == 7
 
 
-def test_a_uid_that_is_not_the_stored_ones_conflicts(writer: ObjectWriter) -> None:
-    created = writer.create(pod("named"), actor=BOB)
+def test_a_uid_that_is_not_the_stored_ones_conflicts(team_writer: ObjectWriter) -> None:
+    created = team_writer.create(pod("named"), actor=BOB)
     body = dict(created)
     body["metadata"] = {**created["metadata"], "uid": "someone-else", "labels": {"a": "b"}}
     body["metadata"].pop("resourceVersion")
     with pytest.raises(Conflict, match="Precondition failed: UID in precondition: someone-else"):
-        writer.update(body, actor=BOB)
+        team_writer.update(body, actor=BOB)
 
 
 def test_one_failed_write_in_a_batch_fails_alone(store: EventStore, engine: Engine) -> None:
