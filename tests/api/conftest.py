@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import ssl
@@ -78,12 +79,14 @@ class ApiServer:
         return json.loads(self.kubectl(*args, "-o", "json", user=user).stdout)
 
 
-def start_server(
+@contextlib.contextmanager
+def running_server(
     ctx: ApiContext,
     tls: tuple[Path, Path],
     tokens: Iterable[tuple[str, User]] | None = None,
     **options: Any,
-) -> tuple[uvicorn.Server, threading.Thread, str]:
+) -> Iterator[str]:
+    """A real HTTPS API server on a free loopback port, for the ``with`` block: its URL."""
     users = TOKENS.values() if tokens is None else tokens
     app = create_app(ctx, TokenAuthenticator(users), **options)
     config = uvicorn.Config(
@@ -98,13 +101,17 @@ def start_server(
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="api-server", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the API server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return server, thread, f"https://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the API server did not start")
+            time.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"https://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -127,9 +134,5 @@ def api_context(database_url: str, engine: Engine, store: EventStore) -> ApiCont
 
 @pytest.fixture
 def api(api_context: ApiContext, tmp_path: Path, tls: tuple[Path, Path]) -> Iterator[ApiServer]:
-    server, thread, url = start_server(api_context, tls)
-    try:
+    with running_server(api_context, tls) as url:
         yield ApiServer(url, api_context, tmp_path, tls[0])
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -17,7 +17,7 @@ from dockyard.cli.server import issue_node_token, kubeconfig_command, node_token
 from dockyard.server.auth import User, parse_token_file
 from dockyard.server.context import ApiContext
 from dockyard.server.node_authz import Decision, NodeRequest, decide, node_name
-from tests.api.conftest import start_server
+from tests.api.conftest import running_server
 
 ADMIN = "admin-token-node-authz"
 NODE_A = "node-a-token-0123456789"
@@ -44,12 +44,8 @@ class Server:
 
 @pytest.fixture
 def server(api_context: ApiContext, tls: tuple[Path, Path]) -> Iterator[Server]:
-    uv, thread, url = start_server(api_context, tls, TOKENS)
-    try:
+    with running_server(api_context, tls, TOKENS) as url:
         yield Server(url, tls[0], api_context)
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
 
 
 def pod(name: str, node: str) -> dict[str, Any]:

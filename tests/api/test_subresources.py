@@ -13,7 +13,7 @@ from dockyard.server.context import ApiContext
 from dockyard.settings import Settings
 from dockyard.store.event_types_agent import ContainerEvent, ContainerStarted, pod_runtime_stream
 from dockyard.store.events import new_event
-from tests.api.conftest import ApiServer, start_server
+from tests.api.conftest import ApiServer, running_server
 
 PODS = "/api/v1/namespaces/default/pods"
 DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
@@ -109,10 +109,9 @@ def test_anonymous_access_only_when_enabled(
     with api.client(user="") as c:
         response = c.get(PODS)
         assert response.status_code == 401 and response.json()["reason"] == "Unauthorized"
-    server, thread, url = start_server(
+    with running_server(
         api_context, tls, allow_anonymous=True, anonymous_role="view", create_namespaces=False
-    )
-    try:
+    ) as url:
         anonymous = ApiServer(url, api_context, api.tmp, api.cert)
         with anonymous.client(user="") as c:
             assert c.get(PODS).status_code == 200
@@ -122,9 +121,6 @@ def test_anonymous_access_only_when_enabled(
             # A bad token is still refused, anonymous access or not.
             bad = c.get(PODS, headers={"authorization": "Bearer wrong"})
             assert bad.status_code == 401
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_kubectl_get_events_from_controllers_and_the_agent(api: ApiServer) -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from dockyard.server import watch as watch_module
 from dockyard.server.context import ApiContext
-from tests.api.conftest import ApiServer, start_server
+from tests.api.conftest import ApiServer, running_server
 
 PODS = "/api/v1/namespaces/default/pods"
 MERGE = {"content-type": "application/merge-patch+json"}
@@ -190,12 +190,8 @@ def small_buffer_api(
     api_context: ApiContext, tmp_path: Path, tls: tuple[Path, Path]
 ) -> Iterator[ApiServer]:
     ctx = dataclasses.replace(api_context, watch_buffer_events=2)
-    server, thread, url = start_server(ctx, tls)
-    try:
+    with running_server(ctx, tls) as url:
         yield ApiServer(url, ctx, tmp_path, tls[0])
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_selecting_watch_resumes_exactly_from_every_old_version(

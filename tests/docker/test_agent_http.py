@@ -26,7 +26,7 @@ from dockyard.server.context import ApiContext
 from dockyard.server.tls import ensure_self_signed
 from dockyard.store.events import EventStore
 from dockyard.store.writer import ObjectWriter
-from tests.api.conftest import start_server
+from tests.api.conftest import running_server
 from tests.docker.agent_support import AgentHarness, container, harness, wait_for
 
 pytestmark = pytest.mark.docker
@@ -85,13 +85,11 @@ def serve(
         writer=ObjectWriter(store),
         poll_interval=0.2,
     )
-    uv, thread, url = start_server(ctx, tls, tokens)
-    try:
-        yield Server(url, tls[0])
-    finally:
-        h.stop_agent()  # before the server goes: the agent's loops talk to it
-        uv.should_exit = True
-        thread.join(timeout=10)
+    with running_server(ctx, tls, tokens) as url:
+        try:
+            yield Server(url, tls[0])
+        finally:
+            h.stop_agent()  # before the server goes: the agent's loops talk to it
 
 
 def start_http_agent(h: AgentHarness, server: Server, tmp_path: Path) -> HttpControlPlane:
