@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         description="Log followers re-read the log at least this often even without a NOTIFY.",
     )
     projection_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    projection_rebuild_batch_size: int = Field(
+        default=50_000,
+        ge=1,
+        le=1_000_000,
+        description="Positions per statement when `dockyard projections rebuild` replays the log.",
+    )
     # -- API server (issue 3) --------------------------------------------------------------
     api_host: str = Field(default="127.0.0.1", description="Address the API server listens on.")
     api_port: int = Field(default=6443, ge=0, le=65535, description="Port of the API server.")

@@ -30,7 +30,11 @@ def add_parser(subparsers: Any) -> None:
 def rebuild_command(args: argparse.Namespace, settings: Settings) -> int:
     with open_database(settings) as db:
         runner = ProjectionRunner(
-            db.engine, db.store, all_projections(), batch_size=settings.projection_batch_size
+            db.engine,
+            db.store,
+            all_projections(),
+            batch_size=settings.projection_batch_size,
+            rebuild_batch_size=settings.projection_rebuild_batch_size,
         )
         chosen = [runner.get(name) for name in args.names] or runner.projections
         for projection in chosen:

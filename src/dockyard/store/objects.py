@@ -7,9 +7,10 @@ the table when their ``ObjectDeleted`` event is applied; their history stays in 
 
 The projection is set-based: object events carry the whole object, so a batch folds to "the
 last event of each object in the range", which PostgreSQL computes and writes without the events
-ever crossing into Python. That is what makes a rebuild fast. The SQL lives in the database as
-``dockyard_project_objects(after, until)`` (migration 0005) because writers also run it inside
-``dockyard_write_objects``, in the same statement as their append.
+ever crossing into Python. That is what makes a rebuild fast (it replays wide ranges, so an
+object updated many times is written once per range). The SQL lives in the database as
+``dockyard_project_objects(after, until)`` (migrations 0005 and 0007) because writers also run
+it inside ``dockyard_write_objects``, in the same statement as their append.
 """
 
 from __future__ import annotations
