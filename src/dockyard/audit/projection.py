@@ -27,11 +27,13 @@ from dockyard.store.event_types import (
 )
 from dockyard.store.projections import EventBatch
 
+# (``type || ''`` here and below: the position range alone picks the rows; see
+# store/events.py.)
 _POD_EVENTS = """
 SELECT e.position, e.stream_id, e.version, e.recorded_at, e.data -> 'object' AS obj
   FROM events e
  WHERE e.position > %(after)s AND e.position <= %(until)s
-   AND e.type = ANY(%(types)s) AND e.data -> 'object' ->> 'kind' = 'Pod'
+   AND e.type || '' = ANY(%(types)s) AND e.data -> 'object' ->> 'kind' = 'Pod'
 """
 _STATUSES = """
 coalesce({obj} -> 'status' -> 'initContainerStatuses', '[]'::jsonb)
@@ -184,7 +186,8 @@ SELECT e.position, dockyard_json_diff(prev.object, e.data -> 'object')
          WHERE p.stream_id = e.stream_id AND p.version < e.version
            AND p.type = ANY(%(object_types)s)
          ORDER BY p.version DESC LIMIT 1) prev ON true
- WHERE e.position > %(after)s AND e.position <= %(until)s AND e.type = ANY(%(types)s)
+ WHERE e.position > %(after)s AND e.position <= %(until)s
+   AND e.type || '' = ANY(%(types)s)
 ON CONFLICT (position) DO NOTHING
 """
 

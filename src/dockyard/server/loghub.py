@@ -59,6 +59,7 @@ DEFAULT_BUFFER = 5000
 # stream's (stream_id, version) index per update, evaluated only for updates (CASE is lazy).
 _UPDATE_TYPES = [name for name, watch_type in WATCH_TYPES.items() if watch_type == "MODIFIED"]
 # The log's head and the object events up to it, from one snapshot: one round trip per wake.
+# (``type || ''``: the position range alone picks the rows; see store/events.py.)
 _CHANGES_SQL = (
     "SELECT h.head, e.position, e.type, e.object, e.before "
     "FROM (SELECT coalesce(max(position), 0) AS head FROM events) h LEFT JOIN LATERAL ("
@@ -67,7 +68,7 @@ _CHANGES_SQL = (
     "WHERE p.stream_id = e.stream_id AND p.version < e.version AND p.type = ANY(%(types)s) "
     "ORDER BY p.version DESC LIMIT 1) END AS before "
     "FROM events e WHERE e.position > %(after)s AND e.position <= h.head "
-    "AND e.type = ANY(%(types)s) ORDER BY e.position LIMIT %(limit)s) e ON true"
+    "AND e.type || '' = ANY(%(types)s) ORDER BY e.position LIMIT %(limit)s) e ON true"
 )
 
 

@@ -62,9 +62,10 @@ def read_changes(
         if with_previous
         else "NULL::jsonb"
     )
+    # (``type || ''``: the position range alone picks the rows; see store/events.py.)
     sql = (
         f"SELECT e.position, e.type, e.data -> 'object', {previous} FROM events e "
-        "WHERE e.position > %s AND e.position <= %s AND e.type = ANY(%s) "
+        "WHERE e.position > %s AND e.position <= %s AND e.type || '' = ANY(%s) "
         "AND e.data -> 'object' ->> 'kind' = %s"
     )
     with ctx.engine.connect() as conn:

@@ -24,6 +24,15 @@ reintroduce the gap by writing around the lock.
 
 Every append ends with ``NOTIFY dockyard_events`` (a payload-free wake-up for followers,
 follower.py).
+
+Reading a range of the log with a type filter
+---------------------------------------------
+Followers, projections and watch hubs read ``position > a AND position <= b`` and keep some
+types. Their statements are prepared or live in PL/pgSQL, so PostgreSQL may reuse a generic
+plan made while the log was small, and such a plan can AND the range with a bitmap scan of
+``events_type_recorded_at``: every event of those types, on every read, a cost that grows with
+the log. Those reads write the filter as ``type || '' = ANY(...)``, which no index serves, so the
+primary key's range is the only way in (``UNINDEXED_TYPE``; migration 0007 for the projection).
 """
 
 from __future__ import annotations
@@ -45,6 +54,8 @@ from dockyard.store.catalogue import CATALOGUE, EventType, JsonDict, P
 from dockyard.store.group_commit import GroupCommit, PendingWrite
 
 NOTIFY_CHANNEL = "dockyard_events"
+# A type filter beside a position range, unusable by any index (see the module doc).
+UNINDEXED_TYPE = "type || ''"
 CONFLICT_SQLSTATE = "DY409"
 _MISSING_SQLSTATE = "DY404"
 _TERMINATING_SQLSTATE = "DY410"
@@ -446,7 +457,7 @@ class EventStore:
             clauses.append("position <= %s")
             params.append(until)
         if types is not None:
-            clauses.append("type = ANY(%s::text[])")
+            clauses.append(f"{UNINDEXED_TYPE} = ANY(%s::text[])")
             params.append(list(types))
         sql = (
             f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(clauses)} "
