@@ -91,7 +91,7 @@ def create_app(
             try:
                 user = (
                     User("system:anonymous")
-                    if request.url.path in _PUBLIC_PATHS
+                    if request.scope["path"] in _PUBLIC_PATHS  # (request.url parses it all)
                     else authenticate(request)
                 )
                 request.state.metric = (verb, resource)

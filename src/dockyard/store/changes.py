@@ -6,10 +6,10 @@ and the pure rules that turn a request and the stored object into the event to a
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 from dockyard.jsontree import json_copy
@@ -145,7 +145,7 @@ Change: TypeAlias = StoredObject | tuple[EventType[ObjectPayload], JsonObject]
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # a third of datetime's cost
 
 
 def _strip_resource_version(body: JsonObject) -> JsonObject:
