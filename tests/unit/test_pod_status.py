@@ -7,24 +7,24 @@ from typing import Any
 
 import pytest
 
+from dockyard.agent.pod_conditions import PodCondition, pod_conditions, with_transition_times
+from dockyard.agent.pod_print import (
+    PodView,
+    human_duration,
+    kubectl_pod_row,
+    print_pod,
+    short_human_duration,
+)
 from dockyard.agent.runtime import ContainerIdentity, ContainerInfo, ContainerState
 from dockyard.agent.status import (
     ContainerStatus,
     InitContainer,
-    PodCondition,
-    PodView,
     Running,
     Terminated,
     Waiting,
     container_status,
-    human_duration,
-    kubectl_pod_row,
-    pod_conditions,
     pod_phase,
-    print_pod,
-    short_human_duration,
     terminated_reason,
-    with_transition_times,
 )
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)

@@ -16,18 +16,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dockyard.agent.desired import DesiredPod
+from dockyard.agent.pod_conditions import PodCondition, pod_conditions, with_transition_times
 from dockyard.agent.runtime import ContainerInfo, instances_of
 from dockyard.agent.status import (
-    PodCondition,
     Running,
     Terminated,
     Waiting,
     container_status,
     format_time,
-    pod_conditions,
     pod_phase,
     state_from_runtime,
-    with_transition_times,
 )
 
 __all__ = ["compute_status", "status_changed", "unpublished_deaths"]

@@ -1,13 +1,12 @@
-"""Pod status as the kubelet and kubectl compute it: pure functions over small typed values.
+"""Container states, container statuses and the pod phase as the kubelet computes them: pure
+functions over small typed values.
 
-Sources (k8s-semantics.md §2, §5, §12): the dockershim's terminated reasons, kubelet_pods.go
-``getPhase`` and ``convertToAPIContainerStatuses``, status/generate.go for the conditions,
-printers.go ``printPod`` for kubectl's STATUS/READY/RESTARTS and apimachinery's
-``duration.HumanDuration``.
+Sources (k8s-semantics.md §2): the dockershim's terminated reasons, kubelet_pods.go ``getPhase``
+and ``convertToAPIContainerStatuses``. The conditions built on them are in pod_conditions.py,
+kubectl's printing of a pod in pod_print.py.
 
-The functions take typed dataclasses (:class:`ContainerStatus`, :class:`PodView` ...). Each has
-``from_k8s``/``to_k8s`` for the Kubernetes JSON shape (camelCase dicts as in the API), so
-callers holding pod JSON use :func:`kubectl_pod_row` or ``PodView.from_k8s(pod)`` directly.
+The functions take typed dataclasses (:class:`ContainerStatus`, :class:`Terminated` ...). Each has
+``from_k8s``/``to_k8s`` for the Kubernetes JSON shape (camelCase dicts as in the API).
 Restartable init containers (sidecars, ``restartPolicy: Always`` on an init container) follow
 the current kubelet rules.
 """
@@ -15,7 +14,7 @@ the current kubelet rules.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,25 +23,19 @@ from dockyard.agent.runtime import ContainerInfo, parse_time
 __all__ = [
     "ContainerStatus",
     "InitContainer",
-    "PodCondition",
-    "PodRow",
-    "PodView",
     "Running",
     "State",
     "Terminated",
     "Waiting",
+    "any_regular_started",
     "container_status",
     "default_waiting_reason",
     "format_time",
-    "human_duration",
-    "kubectl_pod_row",
-    "pod_conditions",
     "pod_phase",
-    "print_pod",
-    "short_human_duration",
     "state_from_runtime",
+    "statuses_by_name",
     "terminated_reason",
-    "with_transition_times",
+    "without_empty",
 ]
 
 
@@ -62,7 +55,7 @@ class Waiting:
     message: str = ""
 
     def to_k8s(self) -> dict[str, Any]:
-        return {"waiting": _compact({"reason": self.reason, "message": self.message})}
+        return {"waiting": without_empty({"reason": self.reason, "message": self.message})}
 
 
 @dataclass(frozen=True)
@@ -70,7 +63,7 @@ class Running:
     started_at: datetime | None = None
 
     def to_k8s(self) -> dict[str, Any]:
-        return {"running": _compact({"startedAt": format_time(self.started_at)})}
+        return {"running": without_empty({"startedAt": format_time(self.started_at)})}
 
 
 @dataclass(frozen=True)
@@ -84,7 +77,7 @@ class Terminated:
     container_id: str = ""
 
     def to_k8s(self) -> dict[str, Any]:
-        body = _compact(
+        body = without_empty(
             {
                 "reason": self.reason,
                 "message": self.message,
@@ -100,7 +93,7 @@ class Terminated:
 State = Waiting | Running | Terminated
 
 
-def _compact(values: Mapping[str, Any]) -> dict[str, Any]:
+def without_empty(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v not in (None, "", 0)}
 
 
@@ -274,12 +267,12 @@ class InitContainer:
     restartable: bool = False  # a sidecar: init container with restartPolicy Always
 
 
-def _by_name(statuses: Sequence[ContainerStatus]) -> dict[str, ContainerStatus]:
+def statuses_by_name(statuses: Sequence[ContainerStatus]) -> dict[str, ContainerStatus]:
     return {s.name: s for s in statuses}
 
 
-def _any_regular_started(containers: Sequence[str], statuses: Sequence[ContainerStatus]) -> bool:
-    found = _by_name(statuses)
+def any_regular_started(containers: Sequence[str], statuses: Sequence[ContainerStatus]) -> bool:
+    found = statuses_by_name(statuses)
     return any(
         isinstance(found[name].state, Running | Terminated) for name in containers if name in found
     )
@@ -295,7 +288,7 @@ def pod_phase(
     pod_is_terminal: bool = False,
 ) -> str:
     """kubelet ``getPhase`` (k8s-semantics.md §2) for a non-static pod."""
-    init_found = _by_name(init_statuses)
+    init_found = statuses_by_name(init_statuses)
     pending_init = pending_sidecars = failed_init = 0
     unknown = running = waiting = stopped = succeeded = 0
     for init in init_containers:
@@ -325,7 +318,7 @@ def pod_phase(
         else:
             pending_init += 1
 
-    found = _by_name(statuses)
+    found = statuses_by_name(statuses)
     for name in containers:
         status = found.get(name)
         state = status.state if status else None
@@ -343,7 +336,7 @@ def pod_phase(
 
     if failed_init > 0 and restart_policy == "Never":
         return "Failed"
-    started = _any_regular_started(containers, statuses)
+    started = any_regular_started(containers, statuses)
     if (pending_init > 0 and not started) or (pending_sidecars > 0 and not started) or waiting:
         return "Pending"
     if running > 0 and unknown == 0:
@@ -359,372 +352,3 @@ def pod_phase(
             return "Failed"
         return "Running"
     return "Pending"
-
-
-# --- conditions -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PodCondition:
-    type: str
-    status: str  # "True" | "False" | "Unknown"
-    reason: str = ""
-    message: str = ""
-    last_transition_time: datetime | None = None
-
-    @classmethod
-    def from_k8s(cls, data: Mapping[str, Any]) -> PodCondition:
-        return cls(
-            type=data["type"],
-            status=data["status"],
-            reason=data.get("reason", ""),
-            message=data.get("message", ""),
-            last_transition_time=parse_time(data.get("lastTransitionTime")),
-        )
-
-    def to_k8s(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "status": self.status,
-            "lastProbeTime": None,
-            "lastTransitionTime": format_time(self.last_transition_time),
-            **_compact({"reason": self.reason, "message": self.message}),
-        }
-
-
-def _go_list(names: Sequence[str]) -> str:
-    return "[" + " ".join(names) + "]"  # Go's %s of a []string
-
-
-def _initialized(
-    phase: str,
-    containers: Sequence[str],
-    statuses: Sequence[ContainerStatus],
-    init_containers: Sequence[InitContainer],
-    init_statuses: Sequence[ContainerStatus],
-) -> PodCondition:
-    if not init_containers:
-        return PodCondition("Initialized", "True")
-    found = _by_name(init_statuses)
-    unknown: list[str] = []
-    incomplete: list[str] = []
-    for init in init_containers:
-        status = found.get(init.name)
-        if status is None:
-            unknown.append(init.name)
-        elif init.restartable:
-            if not status.started:
-                incomplete.append(init.name)
-        elif not (
-            status.ready or (isinstance(status.state, Terminated) and status.state.exit_code == 0)
-        ):
-            incomplete.append(init.name)
-    if phase == "Succeeded" and not unknown:
-        return PodCondition("Initialized", "True", reason="PodCompleted")
-    if _any_regular_started(containers, statuses):
-        return PodCondition("Initialized", "True")
-    messages = []
-    if unknown:
-        messages.append(f"containers with unknown status: {_go_list(unknown)}")
-    if incomplete:
-        messages.append(f"containers with incomplete status: {_go_list(incomplete)}")
-    if messages:
-        return PodCondition(
-            "Initialized", "False", reason="ContainersNotInitialized", message=", ".join(messages)
-        )
-    return PodCondition("Initialized", "True")
-
-
-def _containers_ready(
-    phase: str,
-    containers: Sequence[str],
-    statuses: Sequence[ContainerStatus],
-    init_containers: Sequence[InitContainer],
-    init_statuses: Sequence[ContainerStatus],
-) -> PodCondition:
-    unknown: list[str] = []
-    unready: list[str] = []
-    init_found = _by_name(init_statuses)
-    for init in init_containers:
-        if not init.restartable:
-            continue
-        status = init_found.get(init.name)
-        if status is None:
-            unknown.append(init.name)
-        elif not status.ready:
-            unready.append(init.name)
-    found = _by_name(statuses)
-    for name in containers:
-        status = found.get(name)
-        if status is None:
-            unknown.append(name)
-        elif not status.ready:
-            unready.append(name)
-    if phase == "Succeeded" and not unknown:
-        return PodCondition("ContainersReady", "False", reason="PodCompleted")
-    if phase == "Failed":
-        return PodCondition("ContainersReady", "False", reason="PodFailed")
-    messages = []
-    if unknown:
-        messages.append(f"containers with unknown status: {_go_list(unknown)}")
-    if unready:
-        messages.append(f"containers with unready status: {_go_list(unready)}")
-    if messages:
-        return PodCondition(
-            "ContainersReady", "False", reason="ContainersNotReady", message=", ".join(messages)
-        )
-    return PodCondition("ContainersReady", "True")
-
-
-def pod_conditions(
-    *,
-    phase: str,
-    scheduled: bool,
-    containers: Sequence[str],
-    statuses: Sequence[ContainerStatus],
-    init_containers: Sequence[InitContainer] = (),
-    init_statuses: Sequence[ContainerStatus] = (),
-    sandbox_ready: bool | None = None,
-) -> list[PodCondition]:
-    """The kubelet's conditions (status/generate.go), in the order ``kubectl describe`` shows.
-
-    Readiness gates are not supported. ``sandbox_ready`` adds ``PodReadyToStartContainers``.
-    Transition times are left empty: see :func:`with_transition_times`.
-    """
-    args = (phase, containers, statuses, init_containers, init_statuses)
-    ready_containers = _containers_ready(*args)
-    ready = PodCondition(
-        "Ready", ready_containers.status, ready_containers.reason, ready_containers.message
-    )
-    out = []
-    if sandbox_ready is not None:
-        out.append(PodCondition("PodReadyToStartContainers", "True" if sandbox_ready else "False"))
-    out += [
-        _initialized(*args),
-        ready,
-        ready_containers,
-        PodCondition("PodScheduled", "True" if scheduled else "False"),
-    ]
-    return out
-
-
-def with_transition_times(
-    new: Sequence[PodCondition], old: Sequence[PodCondition], *, now: datetime
-) -> list[PodCondition]:
-    """Keep ``lastTransitionTime`` of conditions whose status did not change, else ``now``."""
-    previous = {c.type: c for c in old}
-    out = []
-    for condition in new:
-        before = previous.get(condition.type)
-        if before is not None and before.status == condition.status:
-            out.append(replace(condition, last_transition_time=before.last_transition_time))
-        else:
-            out.append(replace(condition, last_transition_time=now))
-    return out
-
-
-# --- kubectl --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PodView:
-    """What ``printPod`` reads from a pod."""
-
-    name: str
-    phase: str = "Pending"
-    reason: str = ""
-    containers: tuple[str, ...] = ()
-    init_containers: tuple[InitContainer, ...] = ()
-    statuses: tuple[ContainerStatus, ...] = ()
-    init_statuses: tuple[ContainerStatus, ...] = ()
-    conditions: tuple[PodCondition, ...] = ()
-    creation_timestamp: datetime | None = None
-    deletion_timestamp: datetime | None = None
-
-    @classmethod
-    def from_k8s(cls, pod: Mapping[str, Any]) -> PodView:
-        meta = pod.get("metadata") or {}
-        spec = pod.get("spec") or {}
-        status = pod.get("status") or {}
-        return cls(
-            name=meta.get("name", ""),
-            phase=status.get("phase", "Pending"),
-            reason=status.get("reason", ""),
-            containers=tuple(c["name"] for c in spec.get("containers") or ()),
-            init_containers=tuple(
-                InitContainer(c["name"], restartable=c.get("restartPolicy") == "Always")
-                for c in spec.get("initContainers") or ()
-            ),
-            statuses=tuple(
-                ContainerStatus.from_k8s(s) for s in status.get("containerStatuses") or ()
-            ),
-            init_statuses=tuple(
-                ContainerStatus.from_k8s(s) for s in status.get("initContainerStatuses") or ()
-            ),
-            conditions=tuple(PodCondition.from_k8s(c) for c in status.get("conditions") or ()),
-            creation_timestamp=parse_time(meta.get("creationTimestamp")),
-            deletion_timestamp=parse_time(meta.get("deletionTimestamp")),
-        )
-
-
-@dataclass(frozen=True)
-class PodRow:
-    """The default ``kubectl get pods`` columns."""
-
-    name: str
-    ready: str
-    status: str
-    restarts: str
-    age: str
-
-
-def _later(a: datetime | None, b: datetime | None) -> datetime | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return max(a, b)
-
-
-def _since(moment: datetime | None, now: datetime) -> str:
-    if moment is None:
-        return "<unknown>"
-    return human_duration((now - moment).total_seconds())
-
-
-def _terminated_label(state: Terminated, prefix: str = "") -> str:
-    if state.reason:
-        return prefix + state.reason
-    if state.signal:
-        return f"{prefix}Signal:{state.signal}"
-    return f"{prefix}ExitCode:{state.exit_code}"
-
-
-def print_pod(pod: PodView, *, now: datetime) -> PodRow:
-    """kubectl ``printPod``: NAME, READY, STATUS, RESTARTS (``N (2m ago)``), AGE."""
-    restarts = sidecar_restarts = ready_count = 0
-    total = len(pod.containers) + sum(1 for c in pod.init_containers if c.restartable)
-    last_restart: datetime | None = None
-    last_sidecar_restart: datetime | None = None
-    reason = pod.reason or pod.phase
-    for condition in pod.conditions:
-        if condition.type == "PodScheduled" and condition.reason == "SchedulingGated":
-            reason = "SchedulingGated"
-
-    restartable = {c.name for c in pod.init_containers if c.restartable}
-    initializing = False
-    for index, status in enumerate(pod.init_statuses):
-        restarts += status.restart_count
-        finished = status.last_state.finished_at if status.last_state else None
-        last_restart = _later(last_restart, finished)
-        if status.name in restartable:
-            sidecar_restarts += status.restart_count
-            last_sidecar_restart = _later(last_sidecar_restart, finished)
-        state = status.state
-        if isinstance(state, Terminated) and state.exit_code == 0:
-            continue
-        if status.name in restartable and status.started:
-            ready_count += status.ready
-            continue
-        initializing = True
-        if isinstance(state, Terminated):
-            reason = _terminated_label(state, "Init:")
-        elif isinstance(state, Waiting) and state.reason and state.reason != "PodInitializing":
-            reason = "Init:" + state.reason
-        else:
-            reason = f"Init:{index}/{len(pod.init_containers)}"
-        break
-
-    initialized = any(c.type == "Initialized" and c.status == "True" for c in pod.conditions)
-    if not initializing or initialized:
-        restarts, last_restart = sidecar_restarts, last_sidecar_restart
-        has_running = False
-        for status in reversed(pod.statuses):
-            restarts += status.restart_count
-            if status.last_state is not None:
-                last_restart = _later(last_restart, status.last_state.finished_at)
-            state = status.state
-            if isinstance(state, Waiting) and state.reason:
-                reason = state.reason
-            elif isinstance(state, Terminated):
-                reason = _terminated_label(state)
-            elif status.ready and isinstance(state, Running):
-                has_running = True
-                ready_count += 1
-        if reason == "Completed" and has_running:
-            pod_ready = any(c.type == "Ready" and c.status == "True" for c in pod.conditions)
-            reason = "Running" if pod_ready else "NotReady"
-
-    if pod.deletion_timestamp is not None and pod.reason == "NodeLost":
-        reason = "Unknown"
-    elif pod.deletion_timestamp is not None and pod.phase not in ("Succeeded", "Failed"):
-        reason = "Terminating"
-
-    restarts_text = str(restarts)
-    if restarts != 0 and last_restart is not None:
-        restarts_text = f"{restarts} ({_since(last_restart, now)} ago)"
-    return PodRow(
-        name=pod.name,
-        ready=f"{ready_count}/{total}",
-        status=reason,
-        restarts=restarts_text,
-        age=_since(pod.creation_timestamp, now),
-    )
-
-
-def kubectl_pod_row(pod: Mapping[str, Any], *, now: datetime) -> PodRow:
-    """:func:`print_pod` over a pod in its Kubernetes JSON shape."""
-    return print_pod(PodView.from_k8s(pod), now=now)
-
-
-def human_duration(seconds: float) -> str:
-    """apimachinery ``duration.HumanDuration`` (AGE, RESTARTS): ``45s``, ``5m``, ``3h``, ``2d``,
-    with a second unit where it adds precision (``2m5s``, ``4h30m``, ``3d4h``, ``2y5d``)."""
-    whole = int(seconds)  # Go's int() truncates toward zero
-    if whole < -1:
-        return "<invalid>"
-    if whole < 0:
-        return "0s"
-    if whole < 60 * 2:
-        return f"{whole}s"
-    minutes = whole // 60
-    if minutes < 10:
-        rest = whole % 60
-        return f"{minutes}m" if rest == 0 else f"{minutes}m{rest}s"
-    if minutes < 60 * 3:
-        return f"{minutes}m"
-    hours = whole // 3600
-    if hours < 8:
-        rest = minutes % 60
-        return f"{hours}h" if rest == 0 else f"{hours}h{rest}m"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        rest = hours % 24
-        return f"{hours // 24}d" if rest == 0 else f"{hours // 24}d{rest}h"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        rest = (hours // 24) % 365
-        years = hours // 24 // 365
-        return f"{years}y" if rest == 0 else f"{years}y{rest}d"
-    return f"{hours // 24 // 365}y"
-
-
-def short_human_duration(seconds: float) -> str:
-    """apimachinery ``duration.ShortHumanDuration``: one unit only."""
-    whole = int(seconds)
-    if whole < -1:
-        return "<invalid>"
-    if whole < 0:
-        return "0s"
-    if whole < 60:
-        return f"{whole}s"
-    if whole // 60 < 60:
-        return f"{whole // 60}m"
-    hours = whole // 3600
-    if hours < 24:
-        return f"{hours}h"
-    if hours < 24 * 365:
-        return f"{hours // 24}d"
-    return f"{hours // 24 // 365}y"

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from dockyard.agent.status import human_duration
+from dockyard.agent.pod_print import human_duration
 from dockyard.notify.routes import TEMPLATE_PATTERN
 
 Message = dict[str, Any]

@@ -1,7 +1,7 @@
 """``as=Table`` responses: the columns ``kubectl get`` prints, per kind (k/k printers.go).
 
 Columns with priority 1 are the ones ``-o wide`` adds. Cells are computed from the object's JSON
-by pure functions; pods use ``dockyard.agent.status`` (kubectl's printPod).
+by pure functions; pods use ``dockyard.agent.pod_print`` (kubectl's printPod).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from dockyard.agent.status import human_duration, kubectl_pod_row
+from dockyard.agent.pod_print import human_duration, kubectl_pod_row
 from dockyard.model import selectors
 
 JsonObject = dict[str, Any]
