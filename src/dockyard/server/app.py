@@ -185,13 +185,20 @@ def create_app(
             await ctx.aio.store.close()
 
     all_methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    # Starlette tries routes in order: the resource routes (nearly every request) come first,
+    # each after the exact paths its pattern would also match ("/api/" is discovery, not a
+    # resource; the dockyard.io routes are more specific than "/apis/{rest:path}").
     routes = [
-        Route("/version", guarded(version)),
-        Route("/version/", guarded(version)),
         Route("/api", guarded(core_root)),
         Route("/api/", guarded(core_root)),
+        Route("/api/{rest:path}", guarded(core), methods=all_methods),
         Route("/apis", guarded(groups_root)),
         Route("/apis/", guarded(groups_root)),
+        *agent_api.routes(ctx, guarded),
+        *history_api.routes(ctx, guarded),
+        Route("/apis/{rest:path}", guarded(grouped), methods=all_methods),
+        Route("/version", guarded(version)),
+        Route("/version/", guarded(version)),
         Route("/openapi/v2", guarded(openapi.serve_v2)),
         Route("/openapi/v3", guarded(openapi.serve_v3)),
         Route("/openapi/v3/{path:path}", guarded(openapi.serve_v3)),
@@ -199,10 +206,6 @@ def create_app(
         Route("/livez", guarded(healthz)),
         Route("/readyz", guarded(readyz)),
         Route("/metrics", guarded(metrics_endpoint)),
-        Route("/api/{rest:path}", guarded(core), methods=all_methods),
-        *agent_api.routes(ctx, guarded),
-        *history_api.routes(ctx, guarded),
-        Route("/apis/{rest:path}", guarded(grouped), methods=all_methods),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.ctx = ctx
