@@ -52,8 +52,18 @@ class PodCondition:
         }
 
 
-def _go_list(names: Sequence[str]) -> str:
-    return "[" + " ".join(names) + "]"  # Go's %s of a []string
+def _condition(kind: str, reason: str, *groups: tuple[str, Sequence[str]]) -> PodCondition:
+    """True, or False with ``reason`` and the kubelet's message naming the containers of each
+    non-empty group, e.g. ``containers with unknown status: [a b], containers with unready
+    status: [c]``."""
+    message = ", ".join(
+        f"containers with {what} status: [{' '.join(names)}]"  # Go's %s of a []string
+        for what, names in groups
+        if names
+    )
+    if message:
+        return PodCondition(kind, "False", reason=reason, message=message)
+    return PodCondition(kind, "True")
 
 
 def _initialized(
@@ -83,16 +93,9 @@ def _initialized(
         return PodCondition("Initialized", "True", reason="PodCompleted")
     if any_regular_started(containers, statuses):
         return PodCondition("Initialized", "True")
-    messages = []
-    if unknown:
-        messages.append(f"containers with unknown status: {_go_list(unknown)}")
-    if incomplete:
-        messages.append(f"containers with incomplete status: {_go_list(incomplete)}")
-    if messages:
-        return PodCondition(
-            "Initialized", "False", reason="ContainersNotInitialized", message=", ".join(messages)
-        )
-    return PodCondition("Initialized", "True")
+    return _condition(
+        "Initialized", "ContainersNotInitialized", ("unknown", unknown), ("incomplete", incomplete)
+    )
 
 
 def _containers_ready(
@@ -124,16 +127,9 @@ def _containers_ready(
         return PodCondition("ContainersReady", "False", reason="PodCompleted")
     if phase == "Failed":
         return PodCondition("ContainersReady", "False", reason="PodFailed")
-    messages = []
-    if unknown:
-        messages.append(f"containers with unknown status: {_go_list(unknown)}")
-    if unready:
-        messages.append(f"containers with unready status: {_go_list(unready)}")
-    if messages:
-        return PodCondition(
-            "ContainersReady", "False", reason="ContainersNotReady", message=", ".join(messages)
-        )
-    return PodCondition("ContainersReady", "True")
+    return _condition(
+        "ContainersReady", "ContainersNotReady", ("unknown", unknown), ("unready", unready)
+    )
 
 
 def pod_conditions(
