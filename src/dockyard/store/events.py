@@ -32,7 +32,7 @@ types. Their statements are prepared or live in PL/pgSQL, so PostgreSQL may reus
 plan made while the log was small, and such a plan can AND the range with a bitmap scan of
 ``events_type_recorded_at``: every event of those types, on every read, a cost that grows with
 the log. Those reads write the filter as ``type || '' = ANY(...)``, which no index serves, so the
-primary key's range is the only way in (``UNINDEXED_TYPE``; migration 0007 for the projection).
+primary key's range is the only way in (migration 0007 does the same in the objects projection).
 """
 
 from __future__ import annotations
@@ -54,8 +54,6 @@ from dockyard.store.catalogue import CATALOGUE, EventType, JsonDict, P
 from dockyard.store.group_commit import GroupCommit, PendingWrite
 
 NOTIFY_CHANNEL = "dockyard_events"
-# A type filter beside a position range, unusable by any index (see the module doc).
-UNINDEXED_TYPE = "type || ''"
 CONFLICT_SQLSTATE = "DY409"
 _MISSING_SQLSTATE = "DY404"
 _TERMINATING_SQLSTATE = "DY410"
@@ -457,7 +455,7 @@ class EventStore:
             clauses.append("position <= %s")
             params.append(until)
         if types is not None:
-            clauses.append(f"{UNINDEXED_TYPE} = ANY(%s::text[])")
+            clauses.append("type || '' = ANY(%s::text[])")  # not indexable: see the module doc
             params.append(list(types))
         sql = (
             f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(clauses)} "
