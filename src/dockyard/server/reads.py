@@ -8,7 +8,6 @@ keep the first page's resourceVersion, so a watch from it may repeat a change, n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,35 +19,25 @@ from dockyard.server.selection import (
     parse_label_selector,
     parse_limit,
 )
+from dockyard.store.changes import StoredObject
 
 JsonObject = dict[str, Any]
 _CHUNK = 500
 
 
-_GET_SQL = "SELECT body FROM objects WHERE kind = %s AND namespace = %s AND name = %s"
-
-
 def get_object(ctx: ApiContext, call: Call) -> JsonObject:
-    with ctx.engine.connect() as conn:
-        row = conn.exec_driver_sql(_GET_SQL, _get_params(call)).first()
-    return _found(call, row)
+    return _found(call, ctx.writer.get(call.key()))
 
 
 async def get_object_async(ctx: ApiContext, call: Call) -> JsonObject:
     """``get_object``, awaited on the event loop (no thread hand-off)."""
-    return _found(call, await ctx.aio.store.fetch_one(_GET_SQL, _get_params(call)))
+    return _found(call, await ctx.aio.get(call.key()))
 
 
-def _get_params(call: Call) -> tuple[str, str, str]:
-    assert call.name is not None
-    return (call.resource.kind, call.namespace, call.name)
-
-
-def _found(call: Call, row: Sequence[Any] | None) -> JsonObject:
-    if row is None:
+def _found(call: Call, stored: StoredObject | None) -> JsonObject:
+    if stored is None:
         raise st.not_found(call.resource.plural, call.name or "", call.resource.group)
-    body: JsonObject = row[0]
-    return body
+    return stored.body
 
 
 @dataclass(frozen=True)
