@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from dockyard.store.group_commit import AsyncGroupCommit, PendingWrite
+from tests.unit.batch_answers import answer
 
 
 class Recorder:
@@ -22,13 +23,7 @@ class Recorder:
     async def __call__(self, batch: Sequence[PendingWrite]) -> None:
         self.batches.append([w.payload["n"] for w in batch])
         await self.release.wait()
-        if self.fail_batch == len(self.batches) - 1:
-            raise ConnectionError("the database went away")
-        for write in batch:
-            if write.payload["n"] < 0:
-                write.error = ValueError(f"write {write.payload['n']} is refused")
-            else:
-                write.rows.append((write.payload["n"],))
+        answer(batch, fail=self.fail_batch == len(self.batches) - 1)
 
 
 async def _settle(tasks: list[asyncio.Task[list[tuple[object, ...]]]]) -> list[object]:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from dockyard.store.group_commit import GroupCommit, PendingWrite
+from tests.unit.batch_answers import answer
 
 
 def wait_until(condition: object, timeout: float = 10.0) -> None:
@@ -34,13 +35,7 @@ class Recorder:
         self.threads.append(threading.current_thread().name)
         self.started.set()
         self.release.wait(10)
-        if self.fail_batch == len(self.batches) - 1:
-            raise ConnectionError("the database went away")
-        for write in batch:
-            if write.payload["n"] < 0:
-                write.error = ValueError(f"write {write.payload['n']} is refused")
-            else:
-                write.rows.append((write.payload["n"],))
+        answer(batch, fail=self.fail_batch == len(self.batches) - 1)
 
 
 def test_a_lone_write_runs_at_once_on_the_callers_thread() -> None:
