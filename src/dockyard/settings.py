@@ -52,10 +52,13 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", description="Address the API server listens on.")
     api_port: int = Field(default=6443, ge=0, le=65535, description="Port of the API server.")
     api_workers: int = Field(
-        default=1,
+        # One process serves requests on one core (the interpreter lock); the API is CPU-bound
+        # under load (TLS, JSON, validation), so use the cores, as kube-apiserver does.
+        default_factory=lambda: min(4, os.cpu_count() or 1),
         ge=1,
         le=64,
-        description="API server processes sharing the port (`dockyard server --workers`).",
+        description="API server processes sharing the port (`dockyard server --workers`); "
+        "default: the number of CPUs, at most 4.",
     )
     api_token_file: Path | None = Field(
         default=None,

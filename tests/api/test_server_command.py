@@ -154,3 +154,25 @@ def test_workers_must_be_at_least_one(database_url: str, tmp_path: Path) -> None
     out, _ = process.communicate(timeout=60)
     assert process.returncode == 1
     assert "--workers must be at least 1" in out and "Traceback" not in out
+
+
+def test_metrics_add_up_the_requests_of_every_worker(server: Running) -> None:
+    # Fresh connections from several threads at once: the workers accept them between them.
+    def get_namespaces(_: int) -> None:
+        for _ in range(5):
+            with server.client() as own:
+                assert own.get("/api/v1/namespaces").status_code == 200
+
+    threads = [threading.Thread(target=get_namespaces, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    wanted = 'apiserver_request_total{verb="get",resource="namespaces",code="200"} 40'
+    deadline = time.monotonic() + 30
+    seen = ""
+    while wanted not in seen:
+        assert time.monotonic() < deadline, seen
+        with server.client() as own:  # a scrape on a fresh connection: either worker answers
+            seen = own.get("/metrics").text
+        time.sleep(0.05)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import base64
-import gc
 import json
 import os
 import re
 import secrets
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,11 @@ import yaml
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 
-from dockyard.cli.context import open_database
+from dockyard.cli.context import open_database, settle_heap
 from dockyard.server.app import create_app
 from dockyard.server.auth import TokenAuthenticator, TokenFileError, User, parse_token_file
 from dockyard.server.context import ApiContext
+from dockyard.server.metrics import Metrics
 from dockyard.server.node_authz import NODE_USER_PREFIX, NODES_GROUP
 from dockyard.server.tls import TlsSetupError, ensure_self_signed
 from dockyard.settings import Settings
@@ -51,8 +52,9 @@ def add_parser(subparsers: Any) -> None:
     server.add_argument(
         "--workers",
         type=int,
-        help="server processes sharing the port (default DOCKYARD_API_WORKERS, 1); each has "
-        "its own connections and watch hub, and their writes are group-committed per process",
+        help="server processes sharing the port (default DOCKYARD_API_WORKERS, else the "
+        "number of CPUs, at most 4); each has its own connections and watch hub, their writes "
+        "are group-committed per process, and /metrics adds up all of them",
     )
     server.set_defaults(handler=server_command)
 
@@ -137,15 +139,18 @@ def server_command(args: argparse.Namespace, settings: Settings) -> int:
             uvicorn.run(app, **options)
         else:
             # Each worker process builds its own app from these (the database stays open here:
-            # an embedded one lives as long as this process).
-            os.environ[_WORKER_OPTIONS] = json.dumps(
-                {
-                    "database_url": db.url,
-                    "token_file": str(token_file) if token_file else None,
-                    "allow_anonymous": allow_anonymous,
-                }
-            )
-            uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)
+            # an embedded one lives as long as this process). The workers add up their request
+            # metrics through a directory they share (dockyard/server/metrics.py).
+            with tempfile.TemporaryDirectory(prefix="dockyard-api-metrics-") as metrics_dir:
+                os.environ[_WORKER_OPTIONS] = json.dumps(
+                    {
+                        "database_url": db.url,
+                        "token_file": str(token_file) if token_file else None,
+                        "allow_anonymous": allow_anonymous,
+                        "metrics_dir": metrics_dir,
+                    }
+                )
+                uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **options)
     return 0
 
 
@@ -163,7 +168,10 @@ def worker_app() -> Starlette:
     engine = make_engine(options["database_url"])
     store = EventStore(engine)
     url = options["database_url"]
-    return build_app(settings, url, engine, store, authenticator, options["allow_anonymous"])
+    metrics = Metrics(Path(options["metrics_dir"]))
+    return build_app(
+        settings, url, engine, store, authenticator, options["allow_anonymous"], metrics
+    )
 
 
 def build_app(
@@ -173,6 +181,7 @@ def build_app(
     store: EventStore,
     authenticator: TokenAuthenticator,
     allow_anonymous: bool,
+    metrics: Metrics | None = None,
 ) -> Starlette:
     ctx = ApiContext(
         engine=engine,
@@ -187,10 +196,9 @@ def build_app(
         authenticator,
         allow_anonymous=allow_anonymous,
         anonymous_role=settings.api_anonymous_role,
+        metrics=metrics,
     )
-    # Everything built so far (modules, models, the app) lives as long as the process: keep it
-    # out of the collector's full passes, which otherwise stall requests in the tail.
-    gc.freeze()
+    settle_heap()
     return app
 
 

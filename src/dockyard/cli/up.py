@@ -34,7 +34,7 @@ from dockyard.agent.context import LABEL_NODE
 from dockyard.agent.docker_runtime import DockerRuntime
 from dockyard.agent.runtime import ContainerRuntimeError
 from dockyard.cli.client import ApiClient, ApiError, load_context
-from dockyard.cli.context import open_database
+from dockyard.cli.context import open_database, settle_heap
 from dockyard.cli.kube_write import apply_one
 from dockyard.cli.live_view import first_screen, run_view
 from dockyard.cli.server import kubeconfig_for, tls_files
@@ -287,6 +287,7 @@ def up_command(args: argparse.Namespace, settings: Settings) -> int:
                 raise UpError(f"the node agent could not start: {exc}") from None
             stack.push("Docker client", runtime.close)
             stack.push("node agent", agent.stop)
+            settle_heap()
 
             context = load_context(kubeconfig)
             with ApiClient(context) as client:

@@ -30,6 +30,7 @@ from dockyard.server.auth import ANONYMOUS, TokenAuthenticator, User, cluster_ro
 from dockyard.server.context import ApiContext
 from dockyard.server.http import JsonResponse, status_response
 from dockyard.server.loghub import LogHub
+from dockyard.server.metrics import Metrics
 from dockyard.store.writer import Actor, AlreadyExists, ObjectKey
 
 log = logging.getLogger(__name__)
@@ -66,11 +67,11 @@ def create_app(
     *,
     allow_anonymous: bool = False,
     anonymous_role: str = "",
-    metrics: ops.Metrics | None = None,
+    metrics: Metrics | None = None,
     create_namespaces: bool = True,
 ) -> Starlette:
     hub = LogHub(ctx.database_url, ctx.poll_interval, buffer_size=ctx.watch_buffer_events)
-    metrics = metrics or ops.Metrics()
+    metrics = metrics or Metrics()
 
     def authenticate(request: Request) -> User:
         header = request.headers.get("authorization", "")
