@@ -69,6 +69,28 @@ def test_stale_expected_version_raises_and_writes_nothing(store: EventStore) -> 
     assert store.read_stream("b") == []
 
 
+@pytest.mark.parametrize("project", [False, True], ids=["append", "append_and_project"])
+def test_one_event_checks_the_expected_versions_of_other_streams(
+    store: EventStore, project: bool
+) -> None:
+    # One event, expectations on its own stream and on another one (a guard stream): the
+    # one-event paths check both, as the general path does.
+    append = store.append_and_project if project else store.append
+    append([pod_event("guard")])
+    head = store.head_position()
+    with pytest.raises(ConcurrencyError) as caught:
+        append([pod_event("b", name="b")], expected={"b": NO_STREAM, "guard": 0})
+    assert (caught.value.stream_id, caught.value.expected, caught.value.actual) == ("guard", 0, 1)
+    with pytest.raises(ConcurrencyError) as caught:
+        append([pod_event("b", name="b")], expected={"guard": 1, "b": 3})
+    assert (caught.value.stream_id, caught.value.expected, caught.value.actual) == ("b", 3, 0)
+    assert store.head_position() == head
+    (event,) = append([pod_event("b", name="b")], expected={"guard": 1, "b": NO_STREAM})
+    assert (event.stream_id, event.version) == ("b", 1)
+    (event,) = append([pod_event("b", name="b")], expected={})
+    assert event.version == 2
+
+
 def test_expected_version_ahead_of_stream_is_a_conflict(store: EventStore) -> None:
     store.append([pod_event("a")])
     with pytest.raises(ConcurrencyError):
