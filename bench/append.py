@@ -8,6 +8,8 @@ a ratio to raw single-row inserts.
 - raw: psycopg, one INSERT of a comparable row and one COMMIT per event (the floor), both
   as INSERT + COMMIT and as an autocommit INSERT (one round trip, the fastest raw path)
 - dockyard x1: EventStore.append of one event per transaction (expected version checked)
+- raw x100: 100 comparable rows per transaction, pipelined executemany and COPY (the floor
+  for the batched case)
 - dockyard x100: 100 events per transaction
 - eventsourcing x1: PostgresApplicationRecorder.insert_events of one event per transaction
 - rebuild: replaying the log into the objects read model
@@ -55,7 +57,9 @@ def measure(runs: int, events: int, fn: Callable[[int], None]) -> float:
     return statistics.median(rates)
 
 
-def raw_inserts(url: str, *, autocommit: bool) -> Callable[[int], None]:
+def raw_connection(url: str, *, autocommit: bool) -> psycopg.Connection[Any]:
+    """A plain psycopg connection, and the raw cases' table: the events table's columns and
+    unique keys, without Dockyard's lock, triggers, NOTIFY or audit indexes."""
     conn = psycopg.connect(libpq_url(url), autocommit=autocommit)
     conn.execute(
         "CREATE TABLE IF NOT EXISTS raw_events (position bigserial PRIMARY KEY, "
@@ -63,6 +67,11 @@ def raw_inserts(url: str, *, autocommit: bool) -> Callable[[int], None]:
         "metadata jsonb, recorded_at timestamptz DEFAULT now(), UNIQUE (stream_id, version))"
     )
     conn.commit()
+    return conn
+
+
+def raw_inserts(url: str, *, autocommit: bool) -> Callable[[int], None]:
+    conn = raw_connection(url, autocommit=autocommit)
     counter = iter(range(10**9))
     prefix = "a" if autocommit else "c"
 
@@ -76,6 +85,34 @@ def raw_inserts(url: str, *, autocommit: bool) -> Callable[[int], None]:
             )
             if not autocommit:
                 conn.commit()
+
+    return run
+
+
+def raw_batches(url: str, per_tx: int, *, copy: bool) -> Callable[[int], None]:
+    """The floor for many events per transaction: ``per_tx`` comparable rows and one COMMIT,
+    as one pipelined ``executemany`` or as one ``COPY``."""
+    conn = raw_connection(url, autocommit=False)
+    counter = iter(range(10**9))
+    prefix = "copy" if copy else "many"
+    columns = "event_id, stream_id, version, type, data, metadata"
+
+    def run(n: int) -> None:
+        for _ in range(n // per_tx):
+            rows = []
+            for _ in range(per_tx):
+                i = f"{prefix}{next(counter)}"
+                event = Jsonb({"object": pod(i)})
+                rows.append((uuid.uuid4(), i, 1, "ObjectCreated", event, Jsonb({"actor": "bench"})))
+            with conn.cursor() as cur:
+                if copy:
+                    with cur.copy(f"COPY raw_events ({columns}) FROM STDIN") as stream:
+                        for row in rows:
+                            stream.write_row(row)
+                else:
+                    values = ", ".join(["%s"] * 6)
+                    cur.executemany(f"INSERT INTO raw_events ({columns}) VALUES ({values})", rows)
+            conn.commit()
 
     return run
 
@@ -145,6 +182,12 @@ def main() -> None:
         results["dockyard, 1 event/tx"] = measure(
             args.runs, args.events, dockyard_appends(store, 1)
         )
+        results["raw, 100 rows/tx, executemany"] = measure(
+            args.runs, args.events * 10, raw_batches(url, 100, copy=False)
+        )
+        results["raw, 100 rows/tx, COPY"] = measure(
+            args.runs, args.events * 10, raw_batches(url, 100, copy=True)
+        )
         results["dockyard, 100 events/tx"] = measure(
             args.runs, args.events * 10, dockyard_appends(store, 100)
         )
@@ -180,10 +223,17 @@ def main() -> None:
     print(f"{'case':<30} {'events/s':>10} {'vs raw':>8} {'vs raw autocommit':>18}")
     for case, rate in results.items():
         print(f"{case:<30} {rate:>10,.0f} {rate / raw:>7.2f}x {rate / fastest_raw:>17.2f}x")
+    batched = results["dockyard, 100 events/tx"]
+    for anchor in ("raw, 100 rows/tx, executemany", "raw, 100 rows/tx, COPY"):
+        label = f"dockyard x100 vs {anchor.split(', ')[-1]}"
+        print(f"{label:<30} {'':>10} {batched / results[anchor]:>7.2f}x")
     es = results.get("eventsourcing, 1 event/tx")
     if es:
-        ratio = results["dockyard, 1 event/tx"] / es
-        print(f"{'dockyard x1 vs eventsourcing':<30} {'':>10} {ratio:>7.2f}x")
+        for case in ("dockyard, 1 event/tx", "raw, insert + commit", "raw, autocommit insert"):
+            label = f"{case.split(',')[0]} x1 vs eventsourcing"
+            if case.startswith("raw"):
+                label = f"{case} vs es"
+            print(f"{label:<30} {'':>10} {results[case] / es:>7.2f}x")
     print(
         f"{'projection rebuild':<30} {statistics.median(rebuild_rates):>10,.0f}"
         f"   ({total} events in the log)"
