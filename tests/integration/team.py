@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.store.events import RequiredObject
+from dockyard.store.append_errors import RequiredObject
 from dockyard.store.writer import Actor
 
 BOB = Actor("bob", source="test")

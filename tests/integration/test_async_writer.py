@@ -11,9 +11,9 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
+from dockyard.store.append_errors import RequiredObject
 from dockyard.store.async_events import AsyncEventStore
 from dockyard.store.async_writer import AsyncObjectWriter
-from dockyard.store.events import RequiredObject
 from dockyard.store.writer import (
     AlreadyExists,
     Conflict,

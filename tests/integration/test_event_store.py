@@ -9,16 +9,10 @@ import psycopg
 import pytest
 from sqlalchemy import Engine
 
+from dockyard.store.append_errors import ConcurrencyError, DuplicateEventError
 from dockyard.store.db import libpq_url
 from dockyard.store.event_types import ObjectCreated, ObjectPayload, ObjectUpdated
-from dockyard.store.events import (
-    NO_STREAM,
-    ConcurrencyError,
-    DuplicateEventError,
-    EventStore,
-    NewEvent,
-    new_event,
-)
+from dockyard.store.events import NO_STREAM, EventStore, NewEvent, new_event
 
 
 def pod_event(stream: str, name: str = "web", **meta: str) -> NewEvent:

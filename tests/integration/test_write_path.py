@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
+from dockyard.store.append_errors import ConcurrencyError, RequiredObject
 from dockyard.store.event_types import ObjectCreated, ObjectPayload
-from dockyard.store.events import ConcurrencyError, EventStore, RequiredObject, new_event
+from dockyard.store.events import EventStore, new_event
 from dockyard.store.group_commit import PendingWrite
 from dockyard.store.writer import (
     AlreadyExists,

@@ -33,9 +33,10 @@ from dockyard.server import status as st
 from dockyard.server.auth import User, cluster_role
 from dockyard.server.context import ApiContext
 from dockyard.server.http import JsonResponse, decode_body, read_body
+from dockyard.store.append_errors import DuplicateEventError
 from dockyard.store.catalogue import CATALOGUE, UnknownEventType, UnreadableEvent
 from dockyard.store.event_types_agent import AGENT_EVENT_TYPES, NodeRegistered
-from dockyard.store.events import DuplicateEventError, NewEvent, RecordedEvent
+from dockyard.store.events import NewEvent, RecordedEvent
 
 __all__ = ["MAX_FACTS_PER_BATCH", "event_to_json", "routes"]
 

@@ -26,8 +26,8 @@ from dockyard.model.validation import InvalidObject, parse_object
 from dockyard.server import status as st
 from dockyard.server.context import ApiContext, Call
 from dockyard.server.patch import PatchError, apply_patch
+from dockyard.store.append_errors import RequiredObject
 from dockyard.store.changes import OPTIMISTIC_ATTEMPTS
-from dockyard.store.events import RequiredObject
 from dockyard.store.preconditions import uid_failure
 from dockyard.store.writer import (
     AlreadyExists,

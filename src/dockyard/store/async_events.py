@@ -21,16 +21,15 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from dockyard.store.append_errors import RequiredObject, translated_error
 from dockyard.store.db import libpq_url
 from dockyard.store.events import (
     WRITE_BATCH_SQL,
     NewEvent,
     RecordedEvent,
-    RequiredObject,
     recorded_events,
     settle_batch,
     statement,
-    translated_error,
     write_payload,
 )
 from dockyard.store.group_commit import AsyncGroupCommit, PendingWrite

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from dockyard.store.append_errors import ConcurrencyError, RequiredObject
 from dockyard.store.async_events import AsyncEventStore
 from dockyard.store.catalogue import EventType
 from dockyard.store.changes import (
@@ -23,7 +24,6 @@ from dockyard.store.changes import (
     update_of,
 )
 from dockyard.store.event_types import ObjectCreated, ObjectPayload
-from dockyard.store.events import ConcurrencyError, RequiredObject
 from dockyard.store.write_steps import (
     GET_SQL,
     ReadStep,

@@ -40,7 +40,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,33 +50,17 @@ import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, Engine, QueuePool, create_engine
 
+from dockyard.store.append_errors import (
+    RequiredObject,
+    batch_error,
+    translate_errors,
+)
 from dockyard.store.catalogue import CATALOGUE, EventType, JsonDict, P
 from dockyard.store.group_commit import GroupCommit, PendingWrite
 
 NOTIFY_CHANNEL = "dockyard_events"
-CONFLICT_SQLSTATE = "DY409"
-_MISSING_SQLSTATE = "DY404"
-_TERMINATING_SQLSTATE = "DY410"
-_UNIQUE_VIOLATION = "23505"
 ANY_VERSION: None = None
 NO_STREAM = 0
-
-
-class ConcurrencyError(Exception):
-    """A writer's expected stream version was stale; nothing was written."""
-
-    def __init__(self, stream_id: str, expected: int, actual: int) -> None:
-        super().__init__(
-            f"stream {stream_id} is at version {actual}, not the expected {expected}: "
-            "someone else changed it first; re-read and try again"
-        )
-        self.stream_id = stream_id
-        self.expected = expected
-        self.actual = actual
-
-
-class DuplicateEventError(Exception):
-    """An event with this event_id is already in the log (a retried append)."""
 
 
 # A UUIDv7 is unix_ts_ms (48 bits) | version (4) | rand_a (12) | variant (2) | rand_b (62): the
@@ -164,27 +148,6 @@ _COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class RequiredObject:
-    """An object a write needs to exist and not be terminating (the namespace of a create)."""
-
-    kind: str
-    namespace: str
-    name: str
-
-
-class RequiredObjectMissing(LookupError):
-    def __init__(self, required: RequiredObject) -> None:
-        super().__init__(f'{required.kind} "{required.name}" not found')
-        self.required = required
-
-
-class RequiredObjectTerminating(Exception):
-    def __init__(self, required: RequiredObject) -> None:
-        super().__init__(f'{required.kind} "{required.name}" is being terminated')
-        self.required = required
-
-
 def _row_to_event(row: Sequence[Any]) -> RecordedEvent:
     return RecordedEvent(
         position=row[0],
@@ -197,56 +160,6 @@ def _row_to_event(row: Sequence[Any]) -> RecordedEvent:
         metadata=row[7],
         recorded_at=row[8],
     )
-
-
-class ObjectNameTaken(Exception):
-    """An object write would give a live object's (kind, namespace, name) to another uid."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail  # "Key (kind, namespace, name)=(Pod, ns, x) already exists."
-
-
-_OBJECT_NAME_KEY = "objects_kind_namespace_name_key"
-
-
-def _known_error(state: str, detail: str | None, constraint: str | None) -> Exception | None:
-    """The Dockyard exception for a database error a writer must handle, if it is one."""
-    detail = detail or ""
-    if state == CONFLICT_SQLSTATE:
-        stream, want, have = (detail or "||").rsplit("|", 2)
-        return ConcurrencyError(stream, int(want), int(have))
-    if state in (_MISSING_SQLSTATE, _TERMINATING_SQLSTATE):
-        required = RequiredObject(*(detail.split("|", 2) + ["", "", ""])[:3])
-        if state == _MISSING_SQLSTATE:
-            return RequiredObjectMissing(required)
-        return RequiredObjectTerminating(required)
-    if state == _UNIQUE_VIOLATION and constraint == "events_event_id_key":
-        return DuplicateEventError(detail)
-    if state == _UNIQUE_VIOLATION and constraint == _OBJECT_NAME_KEY:
-        return ObjectNameTaken(detail)
-    return None
-
-
-def translated_error(exc: Exception) -> Exception | None:
-    """The Dockyard exception for a driver error raised by an append, if a writer must handle
-    it (``_known_error``)."""
-    cause = getattr(exc, "orig", exc)  # SQLAlchemy wraps driver errors; psycopg does not
-    if isinstance(cause, psycopg.Error) and cause.diag.sqlstate is not None:
-        diag = cause.diag
-        return _known_error(str(diag.sqlstate), diag.message_detail, diag.constraint_name)
-    return None
-
-
-def _translate_errors(call: Callable[[], Sequence[Any]]) -> list[tuple[Any, ...]]:
-    """Run an append, turning the errors a writer must handle into Dockyard's own."""
-    try:
-        return [tuple(r) for r in call()]
-    except Exception as exc:
-        known = translated_error(exc)
-        if known is not None:
-            raise known from None
-        raise
 
 
 def write_payload(
@@ -305,7 +218,7 @@ def settle_batch(batch: Sequence[PendingWrite], rows: Sequence[tuple[Any, ...]])
     for index, position, stream, version, recorded_at, state, message, detail, key in rows:
         write = batch[index]
         if state is not None:
-            write.error = _batch_error(state, message, detail, key)
+            write.error = batch_error(state, message, detail, key)
         else:
             write.rows.append((position, stream, version, recorded_at))
 
@@ -316,18 +229,6 @@ def statement(write: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
     if write["project"]:
         return _WRITE_OBJECTS_SQL, (*params, Jsonb(write["require"]))
     return _APPEND_SQL, params
-
-
-def _batch_error(state: str, message: str, detail: str | None, constraint: str | None) -> Exception:
-    """One failed write of a group-committed batch, as the direct path would have raised it."""
-    known = _known_error(state, detail, constraint)
-    if known is not None:
-        return known
-    try:
-        error_class = psycopg.errors.lookup(state)
-    except KeyError:
-        error_class = psycopg.DatabaseError
-    return error_class(f"{message} ({detail})" if detail else message)
 
 
 class EventStore:
@@ -409,7 +310,7 @@ class EventStore:
         write = write_payload(events, expected, required, project=project)
         if conn is not None:
             sql, params = statement(write)
-            rows = _translate_errors(lambda: conn.exec_driver_sql(sql, params).fetchall())
+            rows = translate_errors(lambda: conn.exec_driver_sql(sql, params).fetchall())
         else:
             rows = self._group.write(write)
         return recorded_events(events, rows)
@@ -425,7 +326,7 @@ class EventStore:
     def _run_one(self, write: PendingWrite) -> None:
         sql, params = statement(write.payload)
         with self.autocommit_connection() as conn:  # an error here is the write's own
-            write.rows = _translate_errors(lambda: conn.execute(sql, params).fetchall())
+            write.rows = translate_errors(lambda: conn.execute(sql, params).fetchall())
 
     def read_stream(
         self, stream_id: str, *, after_version: int = 0, conn: Connection | None = None

@@ -11,6 +11,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from dockyard.store.append_errors import (
+    ConcurrencyError,
+    ObjectNameTaken,
+    RequiredObjectMissing,
+    RequiredObjectTerminating,
+)
 from dockyard.store.catalogue import EventType
 from dockyard.store.changes import (
     OPTIMISTIC_ATTEMPTS,
@@ -27,14 +33,7 @@ from dockyard.store.changes import (
     taken_key,
 )
 from dockyard.store.event_types import ObjectPayload
-from dockyard.store.events import (
-    ConcurrencyError,
-    NewEvent,
-    ObjectNameTaken,
-    RequiredObjectMissing,
-    RequiredObjectTerminating,
-    new_event,
-)
+from dockyard.store.events import NewEvent, new_event
 
 GET_SQL = (
     "SELECT uid, resource_version, body, stream_version FROM objects "

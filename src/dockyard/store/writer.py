@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from dockyard.store.append_errors import ConcurrencyError, RequiredObject
 from dockyard.store.catalogue import EventType
 from dockyard.store.changes import (
     Actor,
@@ -41,14 +42,7 @@ from dockyard.store.event_types import (
     ObjectStatusUpdated,
     ObjectUpdated,
 )
-from dockyard.store.events import (
-    ConcurrencyError,
-    EventStore,
-    NewEvent,
-    RecordedEvent,
-    RequiredObject,
-    new_event,
-)
+from dockyard.store.events import EventStore, NewEvent, RecordedEvent, new_event
 from dockyard.store.write_steps import (
     GET_SQL,
     ReadStep,
