@@ -93,8 +93,10 @@ class Metrics:
             document = self._totals.to_json()
         target = self._own_file()
         partial = target.with_suffix(".tmp")
-        partial.write_text(json.dumps(document))
-        os.replace(partial, target)  # a reader sees the old snapshot or the new, never half
+        # (The directory goes away when the server stops: the last snapshot is not needed.)
+        with contextlib.suppress(OSError):
+            partial.write_text(json.dumps(document))
+            os.replace(partial, target)  # a reader sees the old snapshot or the new, never half
 
     def totals(self) -> Totals:
         """This process's totals plus every other worker's latest snapshot."""
