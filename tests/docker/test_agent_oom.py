@@ -4,7 +4,9 @@ and exit 137 alone never is (agent/oom.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -14,7 +16,7 @@ import docker
 import pytest
 
 from dockyard.agent.oom import OOM_HOLD_SECONDS
-from dockyard.agent.runtime import RuntimeEvent
+from dockyard.agent.runtime import LABEL_POD_UID, RuntimeEvent
 from dockyard.store.events import EventStore
 from tests.docker.agent_support import AgentHarness, container, harness, wait_for
 
@@ -58,7 +60,70 @@ def _docker_finished_at(container_id: str) -> float:
     return whole + float("0." + (fraction or "0"))
 
 
+class EngineOoms:
+    """The OOM kills the engine reports for Dockyard's containers (an ``oom`` event, or
+    ``State.OOMKilled``), watched by the test itself: the engine sometimes never reports one
+    (agent/oom.py), and a kill nobody reports cannot be published as one."""
+
+    def __init__(self) -> None:
+        self._client = docker.from_env(version="auto")
+        self._stream = self._client.events(
+            decode=True, filters={"event": "oom", "label": LABEL_POD_UID}
+        )
+        self._ids: set[str] = set()
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        with contextlib.suppress(Exception):  # the stream ends when close() closes it
+            for event in self._stream:
+                self._ids.add(str(event.get("id") or (event.get("Actor") or {}).get("ID")))
+
+    def reported(self, container_id: str) -> bool:
+        if container_id in self._ids:
+            return True
+        try:
+            state = self._client.api.inspect_container(container_id)["State"]
+        except docker.errors.NotFound:  # removed since: only its event could have told
+            return False
+        return bool(state.get("OOMKilled"))
+
+    def close(self) -> None:
+        self._stream.close()
+        self._client.close()
+
+
+def _container_id(terminated: dict[str, Any]) -> str:
+    return str(terminated.get("containerID", "")).removeprefix("docker://")
+
+
+def _published_death(
+    h: AgentHarness, engine: EngineOoms, pod: str, field: str = "state"
+) -> dict[str, Any] | None:
+    """The pod's published termination once it is final: OOMKilled, or Error for a death the
+    engine has not reported as an OOM kill 10 s after it (late ``oom`` events come within about
+    2 s and correct the reason; oom.py)."""
+    terminated = _terminated(h.container_status(pod, "app"), field)
+    if terminated.get("reason") == "OOMKilled":
+        return terminated
+    finished = terminated.get("finishedAt")
+    if terminated.get("reason") != "Error" or not finished:
+        return None
+    age = time.time() - datetime.fromisoformat(str(finished).replace("Z", "+00:00")).timestamp()
+    if age > 10 and not engine.reported(_container_id(terminated)):
+        return terminated
+    return None
+
+
 def test_oom_killed_pods_publish_oom_killed_even_several_at_once(h: AgentHarness) -> None:
+    engine = EngineOoms()  # watching before anything can die
+    try:
+        _several_oom_kills_at_once(h, engine)
+    finally:
+        engine.close()
+
+
+def _several_oom_kills_at_once(h: AgentHarness, engine: EngineOoms) -> None:
     h.start_agent()
     names = [f"hog-{i}" for i in range(4)]
     uids = {
@@ -70,17 +135,19 @@ def test_oom_killed_pods_publish_oom_killed_even_several_at_once(h: AgentHarness
     # A crash-looping one too: its OOM-killed instance must say so in lastState after restart.
     looping = h.create_pod("hog-loop", [container("app", "sh", "-c", HOG, resources=LIMIT)])
 
-    def oom_killed(name: str) -> dict[str, Any] | None:
-        terminated = _terminated(h.container_status(name, "app"))
-        return terminated if terminated.get("reason") == "OOMKilled" else None
-
     for name in names:
         terminated = wait_for(
-            functools.partial(oom_killed, name), timeout=30, what=f"{name} published as OOMKilled"
+            functools.partial(_published_death, h, engine, name),
+            timeout=40,
+            what=f"{name}'s death published as OOMKilled (or as Error, unreported by the engine)",
         )
-        assert terminated["exitCode"] == 137
+        reported = engine.reported(_container_id(terminated))
+        assert (terminated["exitCode"], terminated["reason"]) == (
+            137,
+            "OOMKilled" if reported else "Error",
+        ), (name, reported, terminated)
         exits = h.events(uids[name], "ContainerExited")
-        assert exits and exits[-1].data["reason"] == "OOMKilled", [e.data for e in exits]
+        assert exits and exits[-1].data["reason"] == terminated["reason"], [e.data for e in exits]
     last = wait_for(
         lambda: (
             _terminated(h.container_status("hog-loop", "app"), "lastState").get("reason")
@@ -91,13 +158,17 @@ def test_oom_killed_pods_publish_oom_killed_even_several_at_once(h: AgentHarness
         what="the looping pod's lastState OOMKilled",
     )
     assert last["restartCount"] >= 1
-    # No instance of any of them ends up published as anything but OOMKilled: every death was
-    # an OOM kill, and a reason once corrected is never published wrong again.
+    # No instance of any of them ends up published as anything but OOMKilled, unless the engine
+    # never reported its OOM kill: every death was an OOM kill, and a reason once corrected is
+    # never published wrong again.
     for uid in [*uids.values(), looping]:
         final: dict[str, str] = {}
         for terminated in _published(h, uid):
-            final[terminated["containerID"]] = terminated["reason"]
-        assert final and set(final.values()) == {"OOMKilled"}, final
+            final[_container_id(terminated)] = terminated["reason"]
+        assert final, uid
+        for container_id, reason in final.items():
+            wanted = "OOMKilled" if engine.reported(container_id) else "Error"
+            assert reason == wanted, (uid, container_id, final)
 
 
 def test_exit_137_without_an_oom_waits_the_short_hold_then_is_an_error(h: AgentHarness) -> None:
