@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 from sqlalchemy import Engine
 
-from dockyard.cli.server import kubeconfig_for
+from dockyard.cli.server import kubeconfig_for, uvicorn_options
 from dockyard.server.app import create_app
 from dockyard.server.auth import TokenAuthenticator, User
 from dockyard.server.context import ApiContext
@@ -89,15 +89,7 @@ def running_server(
     """A real HTTPS API server on a free loopback port, for the ``with`` block: its URL."""
     users = TOKENS.values() if tokens is None else tokens
     app = create_app(ctx, TokenAuthenticator(users), **options)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        access_log=False,
-        ssl_certfile=str(tls[0]),
-        ssl_keyfile=str(tls[1]),
-    )
+    config = uvicorn.Config(app, **uvicorn_options("127.0.0.1", 0, tls[0], tls[1]))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="api-server", daemon=True)
     thread.start()

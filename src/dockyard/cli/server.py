@@ -125,15 +125,7 @@ def server_command(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     with open_database(settings) as db:
         print(f"Dockyard API on https://{host}:{port} (certificate {cert})", flush=True)
-        # access_log off: request lines carry no tokens, but keep the log to our own messages.
-        options: dict[str, Any] = dict(
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            ssl_certfile=str(cert),
-            ssl_keyfile=str(key),
-        )
+        options = uvicorn_options(host, port, cert, key)
         if workers == 1:
             app = build_app(settings, db.url, db.engine, db.store, authenticator, allow_anonymous)
             uvicorn.run(app, **options)
@@ -155,6 +147,25 @@ def server_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 _WORKER_OPTIONS = "DOCKYARD_API_WORKER_OPTIONS"
+
+
+def uvicorn_options(host: str, port: int, cert: Path, key: Path) -> dict[str, Any]:
+    """How every Dockyard API server runs uvicorn (``dockyard server`` and ``dockyard up``).
+
+    - ``access_log`` off: request lines carry no tokens, but keep the log to our own messages.
+    - ``proxy_headers`` off: uvicorn would otherwise take the client address from
+      ``X-Forwarded-For`` whenever the peer is 127.0.0.1, so any local client could choose the
+      address recorded in the event log's metadata. The audit trail records the peer.
+    """
+    return dict(
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+        ssl_certfile=str(cert),
+        ssl_keyfile=str(key),
+    )
 
 
 def worker_app() -> Starlette:

@@ -37,7 +37,7 @@ from dockyard.cli.client import ApiClient, ApiError, load_context
 from dockyard.cli.context import open_database, settle_heap
 from dockyard.cli.kube_write import apply_one
 from dockyard.cli.live_view import first_screen, run_view
-from dockyard.cli.server import kubeconfig_for, tls_files
+from dockyard.cli.server import kubeconfig_for, tls_files, uvicorn_options
 from dockyard.controllers.manager import ControllerManager
 from dockyard.model.manifests import Document, load_paths
 from dockyard.server.app import create_app
@@ -165,16 +165,7 @@ class Stack:
 def start_api(
     app: Any, host: str, port: int, cert: Path, key: Path
 ) -> tuple[Callable[[], None], int]:
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        log_config=None,
-        access_log=False,
-        ssl_certfile=str(cert),
-        ssl_keyfile=str(key),
-    )
+    config = uvicorn.Config(app, log_config=None, **uvicorn_options(host, port, cert, key))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="api-server", daemon=True)
     thread.start()
