@@ -30,11 +30,19 @@ class Totals:
         self.buckets: dict[tuple[str, str], list[int]] = {}
         self.sums: dict[tuple[str, str], float] = defaultdict(float)
 
+    def _buckets_of(self, pair: tuple[str, str]) -> list[int]:
+        return self.buckets.setdefault(pair, [0] * (len(BUCKETS) + 1))
+
+    def observe(self, verb: str, resource: str, code: int, seconds: float) -> None:
+        self.counts[(verb, resource, str(code))] += 1
+        self._buckets_of((verb, resource))[bisect.bisect_left(BUCKETS, seconds)] += 1
+        self.sums[(verb, resource)] += seconds
+
     def add(self, other: Totals) -> None:
         for key, n in other.counts.items():
             self.counts[key] += n
         for pair, buckets in other.buckets.items():
-            mine = self.buckets.setdefault(pair, [0] * (len(BUCKETS) + 1))
+            mine = self._buckets_of(pair)
             self.buckets[pair] = [a + b for a, b in zip(mine, buckets, strict=True)]
             self.sums[pair] += other.sums.get(pair, 0.0)
 
@@ -70,12 +78,7 @@ class Metrics:
 
     def observe(self, verb: str, resource: str, code: int, seconds: float) -> None:
         with self._lock:
-            totals = self._totals
-            totals.counts[(verb, resource, str(code))] += 1
-            pair = (verb, resource)
-            buckets = totals.buckets.setdefault(pair, [0] * (len(BUCKETS) + 1))
-            buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
-            totals.sums[pair] += seconds
+            self._totals.observe(verb, resource, code, seconds)
             schedule = self._share_dir is not None and not self._flush_pending
             self._flush_pending = self._flush_pending or schedule
         if schedule:  # one timer per interval, not one write per request
