@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dockyard.server import loghub
 from dockyard.server import watch as watch_module
 from dockyard.server.context import ApiContext
 from tests.api.conftest import ApiServer, running_server
@@ -237,3 +238,55 @@ def test_a_selecting_watch_behind_the_buffer_catches_up_and_follows(
         assert c.patch(f"{PODS}/d", json=patch, headers=MERGE).status_code == 200
     watcher.join(timeout=30)
     assert [(t, n) for t, n, _ in result[0]] == [*WEB, ("ADDED", "d"), ("DELETED", "d")]
+
+
+def test_objects_too_large_for_a_notification_reach_every_watcher(
+    api: ApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub takes events from their notifications; one too large for a notification comes
+    as its position, and the hub reads that one (and only that one) for all its watchers."""
+    spy = ReadSpy(monkeypatch)
+    hub_reads: list[int] = []
+    real_read = loghub.read_events
+
+    async def counted(conn: Any, positions: list[int]) -> Any:
+        hub_reads.extend(positions)
+        return await real_read(conn, positions)
+
+    monkeypatch.setattr(loghub, "read_events", counted)
+    with api.client() as c:
+        rv = c.get(PODS).json()["metadata"]["resourceVersion"]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        # Attached throughout, so that the hub keeps every event for the watchers below.
+        keeper = pool.submit(watch, api, rv, {}, "application/json", timeout=8)
+        wait_until_the_hub_serves(api, spy)
+        spy.calls = 0
+        with api.client() as c:
+            start = c.get(PODS).json()["metadata"]["resourceVersion"]
+        plain = pool.submit(watch, api, start, {}, "application/json", timeout=3)
+        web = pool.submit(watch, api, start, {"labelSelector": "tier=web"}, "application/json", 3)
+        big = pod("big", "web")
+        big["metadata"]["annotations"] = {"note": "x" * 9000}  # beyond a notification's 8,000
+        with api.client() as c:
+            created = c.post(PODS, json=big)
+            assert created.status_code == 201
+            moved = {"metadata": {"labels": {"tier": "db"}}}
+            modified = c.patch(f"{PODS}/big", json=moved, headers=MERGE)
+            assert modified.status_code == 200
+            assert c.post(PODS, json=pod("small", "web")).status_code == 201
+        plain_seen, web_seen = plain.result(), web.result()
+        keeper.result()
+    assert [(t, n) for t, n, _ in plain_seen] == [
+        ("ADDED", "big"),
+        ("MODIFIED", "big"),
+        ("ADDED", "small"),
+    ]
+    # Leaving the selection is judged against the state before the update, read with it.
+    assert [(t, n) for t, n, _ in web_seen] == [
+        ("ADDED", "big"),
+        ("DELETED", "big"),
+        ("ADDED", "small"),
+    ]
+    assert spy.calls == 0  # served from the hub
+    big_positions = [int(r.json()["metadata"]["resourceVersion"]) for r in (created, modified)]
+    assert sorted(hub_reads) == big_positions  # the small ones came with their notification

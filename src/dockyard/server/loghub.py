@@ -2,29 +2,35 @@
 
 Without it every watcher re-read the log on every wake-up: 20 watchers meant 20 queries per
 write, all in the thread pool, competing with the writes they watch. Instead the hub's task
-``LISTEN``s on a connection of its own, and on each notification (or every poll interval, in
-case one is lost) reads what was appended since its own position -- once -- keeps the most
-recent events in a bounded buffer and wakes the watchers. It runs on the server's event loop
-(psycopg's async connection): no thread, so a write's event reaches its watchers without a
-hand-off between threads. A watcher whose position lies
-inside the buffer's range takes its events from memory; one that is behind it (an old
-resourceVersion, or a burst larger than the buffer) reads the log itself, exactly as before, until
-it has caught up. The buffer always covers a contiguous range ``(floor, head]`` of positions, and
-appends are serialized in commit order (store/events.py), so reading from the buffer is the same
-as reading the log: nothing is missed or repeated.
+``LISTEN``s on ``dockyard_watch``, where every object event arrives with its text (migration
+0010): PostgreSQL delivers a listening connection the notifications of every transaction that
+commits after its LISTEN, in commit order, and appends commit in position order
+(store/events.py), so the notifications *are* the log's object events after the head the hub
+read when it started listening -- nothing missed or repeated, and no query on the way from a
+commit to a watcher. (An event too large for a notification comes as its position alone, and
+the hub reads it.) The hub keeps the most recent events in a bounded buffer and wakes the
+watchers. It runs on the server's event loop (psycopg's async connection): no thread, so an
+event reaches its watchers without a hand-off between threads.
+
+A watcher whose position lies inside the buffer's range takes its events from memory; one that
+is behind it (an old resourceVersion, a burst larger than the buffer, or a hub that reconnected
+and started afresh) reads the log itself until it has caught up. The buffer always covers a
+contiguous range ``(floor, head]`` of positions, so reading from it is the same as reading the
+log.
 
 Each entry caches its encoded watch line per event type and rendering (plain JSON, or a Table
 row for ``as=Table``), so 20 watchers of the same namespace encode each object once, not 20
-times. Each update also carries the object's state before it (read once, by the hub, from the
-stream's previous event): a watcher with a label or field selector decides from the pair whether
-the object entered, changed within or left its selection, so selecting watchers are served from
-the same buffer, each filtering for itself.
+times. Each update also carries the object's state before it (the stream's previous object
+event, looked up once, by the notifying trigger): a watcher with a label or field selector
+decides from the pair whether the object entered, changed within or left its selection, so
+selecting watchers are served from the same buffer, each filtering for itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -42,7 +48,7 @@ from dockyard.store.event_types import (
     ObjectStatusUpdated,
     ObjectUpdated,
 )
-from dockyard.store.events import NOTIFY_CHANNEL
+from dockyard.store.events import WATCH_CHANNEL
 
 JsonObject = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -53,22 +59,17 @@ WATCH_TYPES = {
     ObjectDeletionRequested.name: "MODIFIED",
     ObjectDeleted.name: "DELETED",
 }
-_READ_BATCH = 1000
 DEFAULT_BUFFER = 5000
 # Updates (MODIFIED) need the state before them for selecting watchers: one look-up on the
 # stream's (stream_id, version) index per update, evaluated only for updates (CASE is lazy).
 _UPDATE_TYPES = [name for name, watch_type in WATCH_TYPES.items() if watch_type == "MODIFIED"]
-# The log's head and the object events up to it, from one snapshot: one round trip per wake.
-# (``type || ''``: the position range alone picks the rows; see store/events.py.)
-_CHANGES_SQL = (
-    "SELECT h.head, e.position, e.type, e.object, e.before "
-    "FROM (SELECT coalesce(max(position), 0) AS head FROM events) h LEFT JOIN LATERAL ("
+# The events whose notification carried only their position (too large for a payload).
+_EVENTS_SQL = (
     "SELECT e.position, e.type, e.data -> 'object' AS object, "
     "CASE WHEN e.type = ANY(%(updates)s) THEN (SELECT p.data -> 'object' FROM events p "
     "WHERE p.stream_id = e.stream_id AND p.version < e.version AND p.type = ANY(%(types)s) "
     "ORDER BY p.version DESC LIMIT 1) END AS before "
-    "FROM events e WHERE e.position > %(after)s AND e.position <= h.head "
-    "AND e.type || '' = ANY(%(types)s) ORDER BY e.position LIMIT %(limit)s) e ON true"
+    "FROM events e WHERE e.position = ANY(%(positions)s) ORDER BY e.position"
 )
 
 
@@ -199,52 +200,61 @@ class LogHub:
                 await asyncio.sleep(self._poll)
                 continue
             try:
-                await listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                # Listening before reading the head: no append after it goes unnoticed.
-                position = await _head(listener)
-                self._publish([], position, floor=position)
+                await listener.execute(f"LISTEN {WATCH_CHANNEL}")
+                # Listening before reading the head: every object event after it is notified.
+                head = await _head(listener)
+                self._publish([], head, floor=head)
                 while True:
-                    async for _ in listener.notifies(timeout=self._poll, stop_after=1):
-                        pass
-                    position = await self._catch_up(listener, position)
+                    received: list[str] = []
+                    # One batch of what arrived (or nothing, after the poll interval: the wake
+                    # lets watchers check their clocks).
+                    async for notify in listener.notifies(timeout=self._poll, stop_after=1):
+                        received.append(notify.payload)
+                    await self._take(listener, received)
             except Exception:  # the connection broke (or worse): start afresh
                 log.warning("watch hub lost its database connection; reconnecting")
             finally:
                 await listener.close()
 
-    async def _catch_up(self, listener: psycopg.AsyncConnection[Any], position: int) -> int:
-        while True:
-            if self._watchers == 0:
-                # Nobody to serve: skip reading (and decoding) what was written, and start the
-                # buffer afresh at the head. A watcher that attaches meanwhile starts behind
-                # the new floor and reads the log itself until it has caught up.
-                head = await _head(listener)
-                if head <= position:
-                    self._publish([], position, None)  # wake anyway: watchers re-check clocks
-                    return position
-                self._publish([], head, floor=head)
-                return head
-            params = {
-                "updates": _UPDATE_TYPES,
-                "after": position,
-                "types": list(WATCH_TYPES),
-                "limit": _READ_BATCH,
-            }
-            cursor = await listener.execute(_CHANGES_SQL, params)
-            rows = await cursor.fetchall()
-            head = int(rows[0][0])
-            found = [row[1:] for row in rows if row[1] is not None]
-            if head <= position:
-                self._publish([], position, None)
-                return position
-            full = len(found) == _READ_BATCH
-            if full:
-                head = int(found[-1][0])
-            self._publish(list(_hub_events(found)), head, None)
-            position = head
-            # Done unless the batch was full: a commit after this snapshot notifies us again.
-            if not full:
-                return position
+    async def _take(self, listener: psycopg.AsyncConnection[Any], payloads: list[str]) -> None:
+        """Buffer the object events of one batch of notifications (``<position>|<event>``, or
+        ``<position>`` for an event read here), then wake the watchers once."""
+        fresh: list[tuple[int, str]] = []
+        for payload in payloads:
+            text, _, body = payload.partition("|")
+            position = int(text)
+            # At or before the head: committed before the hub read the head when it started.
+            if position > self._head and (not fresh or position > fresh[-1][0]):
+                fresh.append((position, body))
+        if not fresh:
+            self._publish([], self._head, None)
+            return
+        last = fresh[-1][0]
+        if self._watchers == 0:
+            # Nobody to serve: skip decoding what was written, and start the buffer afresh
+            # here. A watcher that attaches meanwhile starts behind the new floor and reads the
+            # log itself until it has caught up.
+            self._publish([], last, floor=last)
+            return
+        unsent = [position for position, body in fresh if not body]
+        read = await read_events(listener, unsent) if unsent else {}
+        rows = [_row(position, body) if body else read.get(position) for position, body in fresh]
+        self._publish(list(_hub_events(row for row in rows if row is not None)), last, None)
+
+
+async def read_events(
+    conn: psycopg.AsyncConnection[Any], positions: list[int]
+) -> dict[int, tuple[Any, ...]]:
+    """The object events at ``positions`` (those whose notification carried only their
+    position), as (position, type, object, before) by position."""
+    params = {"updates": _UPDATE_TYPES, "types": list(WATCH_TYPES), "positions": positions}
+    cursor = await conn.execute(_EVENTS_SQL, params)
+    return {int(row[0]): tuple(row) for row in await cursor.fetchall()}
+
+
+def _row(position: int, body: str) -> tuple[Any, ...]:
+    event = json.loads(body)
+    return position, event["type"], event["object"], event["before"]
 
 
 async def _head(conn: psycopg.AsyncConnection[Any]) -> int:

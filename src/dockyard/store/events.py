@@ -23,7 +23,8 @@ A statement trigger refuses INSERTs that bypass ``dockyard_append()``, so nothin
 reintroduce the gap by writing around the lock.
 
 Every append ends with ``NOTIFY dockyard_events`` (a payload-free wake-up for followers,
-follower.py).
+follower.py). Each object event also sends ``dockyard_watch`` with the event itself, for the API
+server's watch hubs (migration 0010, server/loghub.py).
 
 Reading a range of the log with a type filter
 ---------------------------------------------
@@ -59,6 +60,8 @@ from dockyard.store.catalogue import CATALOGUE, EventType, JsonDict, P
 from dockyard.store.group_commit import GroupCommit, PendingWrite
 
 NOTIFY_CHANNEL = "dockyard_events"
+# Each object event, with its text, for the watch hubs (migration 0010, server/loghub.py).
+WATCH_CHANNEL = "dockyard_watch"
 ANY_VERSION: None = None
 NO_STREAM = 0
 
