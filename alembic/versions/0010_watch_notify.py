@@ -24,8 +24,12 @@ not receive every object's text.
 
 Measured (bench/api, 20 clients, medians of 3 runs, before and after in the same session):
 write-to-watch p50 51.1 and 49.5 ms before, 37.6 and 32.6 ms after; from ``recorded_at`` 26.9
-and 25.6 before, 16.0 and 16.5 after. PostgreSQL CPU per update with and without the trigger
-was within this machine's noise (about 1 ms per read-and-update either way).
+and 25.6 before, 16.0 and 16.5 after.
+
+The price is paid by every object event, inside the append lock: about 40 µs (bench/append's
+100-event transactions, trigger on and off interleaved: 6,116 against 8,093 events/s). Of that,
+calling the trigger is about 7 µs, formatting the object as text about 17 µs, and queueing the
+notification the rest. A one-event write costs about 1 ms here, so that one pays about 4 %.
 """
 
 from alembic import op
