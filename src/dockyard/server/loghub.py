@@ -69,7 +69,7 @@ _EVENTS_SQL = (
     "CASE WHEN e.type = ANY(%(updates)s) THEN (SELECT p.data -> 'object' FROM events p "
     "WHERE p.stream_id = e.stream_id AND p.version < e.version AND p.type = ANY(%(types)s) "
     "ORDER BY p.version DESC LIMIT 1) END AS before "
-    "FROM events e WHERE e.position = ANY(%(positions)s) ORDER BY e.position"
+    "FROM events e WHERE e.position = ANY(%(positions)s)"
 )
 
 
@@ -224,7 +224,7 @@ class LogHub:
             text, _, body = payload.partition("|")
             position = int(text)
             # At or before the head: committed before the hub read the head when it started.
-            if position > self._head and (not fresh or position > fresh[-1][0]):
+            if position > self._head:
                 fresh.append((position, body))
         if not fresh:
             self._publish([], self._head, None)
